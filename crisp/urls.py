@@ -1,0 +1,16 @@
+"""URLs: the REST API under /api/, OpenAPI + Swagger, admin, and the dashboard at /."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from threat_feeds.dashboard import dashboard_index
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/", include("threat_feeds.api.urls")),
+    path("api-auth/", include("rest_framework.urls")),
+    re_path(r"^(?!api/|admin/|static/).*$", dashboard_index, name="dashboard"),
+]

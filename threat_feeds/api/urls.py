@@ -1,0 +1,18 @@
+from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from threat_feeds.api import views
+
+router = DefaultRouter()
+router.register("threat-feeds", views.ThreatFeedViewSet, basename="threat-feed")
+router.register("stix-objects", views.StixObjectViewSet, basename="stix-object")
+router.register("indicators", views.IndicatorViewSet, basename="indicator")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
+    path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),
+    path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,59 @@
+"""Enumerations shared by models, services and the API."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SourceType(models.TextChoices):
+    TAXII21 = "taxii21", "TAXII 2.1 collection"
+    STIX_BUNDLE = "stix_bundle", "STIX bundle"
+    OTX = "otx", "AlienVault OTX"
+    VIRUSTOTAL = "virustotal", "VirusTotal enrichment"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        return (cls.QUEUED, cls.RUNNING, cls.STOPPING, cls.CANCELLING)
+
+    @classmethod
+    def terminal(cls) -> tuple[str, ...]:
+        return (cls.COMPLETED, cls.FAILED, cls.STOPPED, cls.CANCELLED, cls.INTERRUPTED)
+
+
+class RunStage(models.TextChoices):
+    CONNECTING = "connecting"
+    FETCHING = "fetching"
+    STORING = "storing"
+    ENRICHING = "enriching"
+    ROLLING_BACK = "rolling_back"
+    FINALIZING = "finalizing"
+
+
+class Trigger(models.TextChoices):
+    API = "api"
+    DASHBOARD = "dashboard"
+    SCHEDULE = "schedule"
+    CLI = "cli"
+
+
+class CancelMode(models.TextChoices):
+    STOP_NOW = "stop_now"
+    CANCEL_JOB = "cancel_job"
+
+
+class ObjectAction(models.TextChoices):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"

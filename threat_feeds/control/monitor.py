@@ -1,0 +1,47 @@
+"""A run's companion thread: heartbeats, and the database poll that backs up the Redis signal."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import connection
+from django.utils import timezone
+
+from threat_feeds.choices import RunStatus
+from threat_feeds.control.checkpoint import RunCheckpoint
+
+log = logging.getLogger(__name__)
+CANCEL_STATUS_MODE = {RunStatus.STOPPING: "stop_now", RunStatus.CANCELLING: "cancel_job"}
+
+
+class RunMonitor(threading.Thread):
+    def __init__(self, run_id: int, checkpoint: RunCheckpoint, *, interval: float = 2.0) -> None:
+        super().__init__(name=f"crisp-monitor-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.checkpoint = checkpoint
+        self.interval = interval
+        self._stop = threading.Event()
+
+    def beat(self) -> None:
+        from threat_feeds.models import FeedRun
+
+        FeedRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        status = FeedRun.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+        mode = CANCEL_STATUS_MODE.get(status) if status else None
+        if mode:
+            self.checkpoint.signal(mode)
+
+    def run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.beat()
+                except Exception as exc:  # a lost DB connection must not kill the monitor
+                    log.warning("heartbeat of run %s failed: %s", self.run_id, exc)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()

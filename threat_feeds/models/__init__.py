@@ -1,0 +1,15 @@
+"""Models: feeds, runs, and the intelligence store with its provenance."""
+
+from .feeds import ThreatFeed
+from .runs import FeedRun
+from .store import Indicator, IndicatorProvenance, ObjectProvenance, StixObject, StixObjectVersion
+
+__all__ = [
+    "FeedRun",
+    "Indicator",
+    "IndicatorProvenance",
+    "ObjectProvenance",
+    "StixObject",
+    "StixObjectVersion",
+    "ThreatFeed",
+]

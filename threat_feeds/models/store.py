@@ -1,0 +1,96 @@
+"""The deduplicated intelligence store and the provenance that makes exact rollback possible."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from threat_feeds.choices import ObjectAction
+
+
+class StixObject(models.Model):
+    """The current version of one STIX object, kept whole as received."""
+
+    stix_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    spec_version = models.CharField(max_length=10, blank=True)  # "" = STIX 2.0 (no spec_version)
+    created = models.DateTimeField(null=True, blank=True)
+    modified = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField()
+    first_seen_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.stix_id
+
+
+class StixObjectVersion(models.Model):
+    """A version that a run replaced; cancel_job of that run puts it back."""
+
+    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="versions")
+    modified = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField()
+    superseded_by_run = models.ForeignKey(
+        "threat_feeds.FeedRun", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    superseded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-superseded_at", "-id"]
+
+
+class ObjectProvenance(models.Model):
+    """Which run provided which object, and what it did to it."""
+
+    run = models.ForeignKey("threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links")
+    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+")
+    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="provenance")
+    action = models.CharField(max_length=10, choices=ObjectAction.choices)
+    previous_version = models.ForeignKey(
+        StixObjectVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "stix_object"], name="one_link_per_run_object")]
+        indexes = [models.Index(fields=["stix_object", "run"]), models.Index(fields=["feed"])]
+
+
+class Indicator(models.Model):
+    """An observable value (kind + value) deduplicated across feeds."""
+
+    kind = models.CharField(max_length=60)
+    value = models.CharField(max_length=2048)
+    first_seen_at = models.DateTimeField()
+    # VirusTotal (or other) enrichment: verdict stats, reputation, tags, first/last seen.
+    enrichment = models.JSONField(default=dict, blank=True)
+    enriched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="unique_indicator_kind_value")]
+        indexes = [models.Index(fields=["value"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class IndicatorProvenance(models.Model):
+    """An indicator value extracted from one STIX object's pattern, by one run."""
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="provenance")
+    run = models.ForeignKey("threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="indicator_links")
+    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+")
+    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="indicator_links")
+    path = models.CharField(max_length=300)  # the pattern's object path, e.g. file:hashes.'SHA-256'
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "stix_object", "indicator", "path"], name="one_indicator_link_per_run"
+            )
+        ]
+        indexes = [models.Index(fields=["indicator", "run"])]

@@ -1,0 +1,76 @@
+"""Feed configuration: saving feeds, their schedules, and the config handed to sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from threat_feeds.models import ThreatFeed
+from threat_feeds.sources.base import FeedConfig
+
+
+def feed_config(feed: ThreatFeed) -> FeedConfig:
+    return FeedConfig(
+        source_type=feed.source_type,
+        url=feed.url,
+        collection_id=feed.collection_id,
+        username=feed.username,
+        password=feed.password,
+        api_key=feed.api_key,
+        page_size=feed.page_size,
+        settings=dict(feed.settings or {}),
+        allow_private_urls=settings.CRISP_ALLOW_PRIVATE_FEED_URLS,
+    )
+
+
+@transaction.atomic
+def feed_schedule_sync(feed: ThreatFeed) -> None:
+    """Keep the feed's django-celery-beat entry in step with `schedule_minutes` / `is_active`."""
+    task = feed.periodic_task
+    if not feed.schedule_minutes:
+        if task is not None:
+            feed.periodic_task = None
+            feed.save(update_fields=["periodic_task"])
+            task.delete()
+        return
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=feed.schedule_minutes, period=IntervalSchedule.MINUTES
+    )
+    if task is None:
+        task = PeriodicTask(name=f"consume feed {feed.pk}")
+    task.interval = interval
+    task.task = "threat_feeds.scheduled_consume_task"
+    task.args = json.dumps([feed.pk])
+    task.enabled = feed.is_active
+    task.save()
+    if feed.periodic_task_id != task.pk:
+        feed.periodic_task = task
+        feed.save(update_fields=["periodic_task"])
+
+
+@transaction.atomic
+def feed_delete(feed: ThreatFeed) -> None:
+    task = feed.periodic_task
+    feed.delete()
+    if task is not None:
+        task.delete()
+
+
+def feed_store_upload(feed: ThreatFeed, upload: Any) -> str:
+    """Keep an uploaded bundle under var/uploads; the bundle source streams it from there."""
+    folder = Path(settings.VAR_DIR) / "uploads" / f"feed-{feed.pk}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bundle.json"
+    partial = path.with_suffix(".part")
+    with partial.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    partial.replace(path)  # a run reading the previous bundle never sees half a file
+    feed.settings = {**(feed.settings or {}), "upload_path": str(path)}
+    feed.save(update_fields=["settings", "updated_at"])
+    return str(path)

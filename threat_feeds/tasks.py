@@ -1,0 +1,46 @@
+"""Celery tasks: thin wrappers that pass ids to the service layer."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from threat_feeds.choices import Trigger
+from threat_feeds.errors import StateConflict
+
+
+@shared_task(bind=True, name="threat_feeds.consume_feed_task", ignore_result=True)
+def consume_feed_task(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
+    from threat_feeds.services.runs import feed_run_execute
+
+    return feed_run_execute(run_id=run_id, hostname=self.request.hostname or "")
+
+
+@shared_task(name="threat_feeds.scheduled_consume_task", ignore_result=True)
+def scheduled_consume_task(feed_id: int) -> str:
+    from threat_feeds.models import ThreatFeed
+    from threat_feeds.services.runs import feed_run_start
+
+    feed = ThreatFeed.objects.filter(pk=feed_id, is_active=True).first()
+    if feed is None:
+        return "feed inactive or gone"
+    try:
+        run = feed_run_start(feed=feed, user=None, trigger=Trigger.SCHEDULE)
+    except StateConflict as exc:
+        return f"skipped: {exc.detail}"
+    return str(run.task_id)
+
+
+@shared_task(name="threat_feeds.reap_stale_runs_task", ignore_result=True)
+def reap_stale_runs_task() -> int:
+    from threat_feeds.control.reaper import reap_stale_runs
+
+    return len(reap_stale_runs())
+
+
+def celery_revoke(task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+    from crisp.celery import app
+
+    app.control.revoke(task_id, terminate=terminate, signal=signal)
+
+
+__all__ = ["celery_revoke", "consume_feed_task", "reap_stale_runs_task", "scheduled_consume_task"]
