@@ -172,12 +172,13 @@ class StoreWriter:
         return {pk for pk, obj in pairs if stored.get(pk) == obj.data}
 
     def _load(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        # Emptied explicitly too: inside an outer transaction ON COMMIT DELETE ROWS never fires.
+        cursor.execute(f"DELETE FROM {table}")
         if self.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.execute(f"DELETE FROM {table}")
             marks = ",".join(["%s"] * (columns.count(",") + 1))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
