@@ -12,5 +12,5 @@ app.autodiscover_tasks()
 
 # The reaper finalises runs whose worker died (SPEC §11); beat syncs this into django-celery-beat.
 app.conf.beat_schedule = {
-    "reap-stale-runs": {"task": "threat_feeds.reap_stale_runs_task", "schedule": 15.0},
+    "reap-stale-runs": {"task": "threat_feeds.reap_stale_runs_task", "schedule": 5.0},
 }

@@ -37,6 +37,7 @@ class RunStage(models.TextChoices):
     FETCHING = "fetching"
     STORING = "storing"
     ENRICHING = "enriching"
+    WAITING = "waiting"  # Retry-After, backoff or quota wait: still cancellable
     ROLLING_BACK = "rolling_back"
     FINALIZING = "finalizing"
 

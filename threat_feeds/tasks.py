@@ -32,9 +32,9 @@ def scheduled_consume_task(feed_id: int) -> str:
 
 @shared_task(name="threat_feeds.reap_stale_runs_task", ignore_result=True)
 def reap_stale_runs_task() -> int:
-    from threat_feeds.control.reaper import reap_stale_runs
+    from threat_feeds.control.reaper import escalate_overdue_cancels, reap_stale_runs
 
-    return len(reap_stale_runs())
+    return len(escalate_overdue_cancels()) + len(reap_stale_runs())
 
 
 def celery_revoke(task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:

@@ -42,6 +42,7 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
             "objects_kept": run.objects_kept,
             "objects_removed": run.objects_removed,
             "objects_restored": run.objects_restored,
+            "escalated": run.cancel_escalated,
         }
     return {
         "task_id": str(run.task_id),

@@ -1,13 +1,25 @@
-"""Cancellation checkpoints: the cheap call sources and the pipeline make at every page, batch and wait."""
+"""Cancellation checkpoints: the cheap call sources and the pipeline make at every page, batch and wait.
+
+A cancel signal (set from another thread: the Redis listener or the database monitor) flips an
+Event, so a checkpoint is one attribute read. A run blocked in a network read never reaches a
+checkpoint, so the signal also interrupts the task's main thread with SIGUSR2, the way Celery's
+soft time limit does with SIGUSR1; the handler raises only outside `protected()` sections, so a
+database transaction is never torn in half: a batch is either committed or rolled back whole.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+INTERRUPT_SIGNAL = signal.SIGUSR2
 
 
-class RunInterrupted(Exception):  # noqa: N818 - it is a control-flow signal, not an error
+class RunInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt: no `except Exception` may swallow it
     """Raised at a checkpoint when the run has been asked to stop (mode tells how)."""
 
     def __init__(self, mode: str, where: str = "") -> None:
@@ -17,29 +29,63 @@ class RunInterrupted(Exception):  # noqa: N818 - it is a control-flow signal, no
 
 
 class RunCheckpoint:
-    """Checkpoint handed to sources and the pipeline.
-
-    A signal (set from another thread, e.g. a Redis pub/sub listener) flips an Event; a checkpoint
-    is then one attribute read, so checking before every page and batch costs nothing measurable.
-    """
+    """Checkpoint handed to sources and the pipeline."""
 
     def __init__(self, on_stage: Callable[[str], None] | None = None) -> None:
         self._event = threading.Event()
         self._mode: str | None = None
         self._on_stage = on_stage
+        self._armed = False
+        self._protected = 0
+        self._previous_handler: object = None
+        self._main_ident: int | None = None
         self.reached = 0
         self.last_where = ""
+        self.signalled_at: float | None = None
+        self.current_stage = ""
 
-    # --- the signal side -------------------------------------------------------------
+    # --- the signal side (any thread) --------------------------------------------------
     def signal(self, mode: str) -> None:
         # cancel_job wins over stop_now: a stop may be escalated, never downgraded.
         if self._mode != "cancel_job":
             self._mode = mode
+        if self.signalled_at is None:
+            self.signalled_at = time.monotonic()
         self._event.set()
+        if self._armed and not self._protected and self._main_ident is not None:
+            signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
 
     @property
     def signalled_mode(self) -> str | None:
-        return self._mode
+        return self._mode if self._event.is_set() else None
+
+    # --- interruption of blocking calls (task's main thread only) ----------------------------
+    def arm(self) -> bool:
+        """Let a signal interrupt blocking calls in this (main) thread; False where impossible."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self._previous_handler = signal.signal(INTERRUPT_SIGNAL, self._handle)
+        self._main_ident = threading.get_ident()
+        self._armed = True
+        return True
+
+    def disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            signal.signal(INTERRUPT_SIGNAL, self._previous_handler or signal.SIG_DFL)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._armed and not self._protected and self._event.is_set():
+            raise RunInterrupted(self._mode or "stop_now", "interrupted_io")
+
+    @contextlib.contextmanager
+    def protected(self) -> Iterator[None]:
+        """A section (a storage transaction) that a signal must not tear; checked right after."""
+        self._protected += 1
+        try:
+            yield
+        finally:
+            self._protected -= 1
 
     # --- the source side -------------------------------------------------------------
     def __call__(self, where: str) -> None:
@@ -50,12 +96,14 @@ class RunCheckpoint:
 
     def wait(self, seconds: float, *, reason: str) -> None:
         self(f"wait:{reason}")
-        deadline = time.monotonic() + max(0.0, seconds)
-        while (left := deadline - time.monotonic()) > 0:
-            if self._event.wait(left):
-                break
+        previous = self.current_stage
+        self.stage("waiting")
+        self._event.wait(max(0.0, seconds))
         self(f"wait:{reason}")
+        self.stage(previous)
 
     def stage(self, name: str) -> None:
-        if self._on_stage is not None:
-            self._on_stage(name)
+        self.current_stage = name
+        if self._on_stage is not None and name:
+            with self.protected():
+                self._on_stage(name)

@@ -56,6 +56,8 @@ class FeedRun(models.Model):
     objects_kept = models.PositiveBigIntegerField(null=True, blank=True)
     objects_removed = models.PositiveBigIntegerField(null=True, blank=True)
     objects_restored = models.PositiveBigIntegerField(null=True, blank=True)
+    # True when the task ignored the cancel for the grace period and was terminated from outside.
+    cancel_escalated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-queued_at", "-id"]

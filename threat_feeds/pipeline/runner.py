@@ -53,7 +53,7 @@ def ingest(
             checkpoint("before_batch")
             batch = valid[start : start + batch_size]
             first, last = index == 0, index == len(starts) - 1
-            with transaction.atomic():
+            with checkpoint.protected(), transaction.atomic():
                 counts = writer.write(batch)
                 on_batch(
                     BatchReport(

@@ -87,7 +87,9 @@ class _RunRecorder:
             if report.page_cursor is not None:
                 fields["cursor_after"] = report.page_cursor
                 ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
-        FeedRun.objects.filter(pk=self.run_id).update(**fields)
+        # A run finalised by someone else (escalation, reaper) must not gain data after the fact.
+        if not FeedRun.objects.filter(pk=self.run_id, status__in=RunStatus.active()).update(**fields):
+            raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
@@ -122,6 +124,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     try:
         listener.ready.wait(2.0)
         monitor.beat()  # picks up a cancel recorded before the listener subscribed
+        checkpoint.arm()
         source = get_source_class(run.feed.source_type)(feed_config(run.feed), checkpoint)
         ingest(
             source=source,
@@ -142,6 +145,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         log.exception("run %s failed", run_id)
         outcome, error = RunStatus.FAILED, ("internal_error", f"{type(exc).__name__}: {exc}"[:2000])
     finally:
+        checkpoint.disarm()
         listener.stop()
         monitor.stop()
         if source is not None:
@@ -151,7 +155,9 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     return run_finalize(run_id=run_id, outcome=outcome, error=error)
 
 
-def run_finalize(*, run_id: int, outcome: str, error: tuple[str, str] | None = None) -> str:
+def run_finalize(
+    *, run_id: int, outcome: str, error: tuple[str, str] | None = None, escalated: bool = False
+) -> str:
     """Bring a run to exactly one terminal state, whoever calls (worker, reaper, escalation)."""
     with transaction.atomic():
         run = FeedRun.objects.select_for_update().select_related("feed").get(pk=run_id)
@@ -159,6 +165,9 @@ def run_finalize(*, run_id: int, outcome: str, error: tuple[str, str] | None = N
             return run.status
         now = timezone.now()
         fields = ["status", "stage", "finished_at"]
+        if escalated:
+            run.cancel_escalated = True
+            fields.append("cancel_escalated")
         if run.status == RunStatus.CANCELLING or (
             outcome == RunStatus.CANCELLED and run.status != RunStatus.STOPPING
         ):
