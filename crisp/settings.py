@@ -77,6 +77,7 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'crisp.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout let the web process and the worker share the file; a named test
     # database (not :memory:) lets the test suite's real worker process see it too.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -117,14 +118,23 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Housekeeping (reaper, cancel escalation) has a queue and worker of its own: ingest runs can
+# occupy every process of the main workers, and a cancel must never wait for one to free up.
+CRISP_CONTROL_QUEUE = os.environ.get("CRISP_CONTROL_QUEUE", "crisp.control")
+CELERY_TASK_ROUTES = {"threat_feeds.reap_stale_runs_task": {"queue": CRISP_CONTROL_QUEUE}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
 # --- CRISP behaviour ---------------------------------------------------------------------
 CRISP_ALLOW_PRIVATE_FEED_URLS = _env_bool("CRISP_ALLOW_PRIVATE_FEED_URLS", False)
+# The local demo TAXII server of `make run`: the one loopback origin allowed without the setting above.
+CRISP_DEMO_TAXII_URL = os.environ.get("CRISP_DEMO_TAXII_URL", "http://127.0.0.1:8001/")
 CRISP_CANCEL_GRACE_SECONDS = float(os.environ.get("CRISP_CANCEL_GRACE_SECONDS", "10"))
 CRISP_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("CRISP_HEARTBEAT_TIMEOUT_SECONDS", "45"))
 CRISP_CANCEL_THROTTLE = os.environ.get("CRISP_CANCEL_THROTTLE", "20/min")
+# Interrupt a task blocked in a network read the moment it is cancelled (SIGUSR2 in its process).
+# Off only where tasks do not run in a process's main thread (e.g. the threads pool).
+CRISP_INTERRUPT_BLOCKING_CALLS = _env_bool("CRISP_INTERRUPT_BLOCKING_CALLS", True)
 CRISP_STORE_BATCH_SIZE = 1000
 CRISP_INVALID_SAMPLES_KEPT = 10
 CRISP_REAPER_INTERVAL = timedelta(seconds=15)
@@ -159,6 +169,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
 STATICFILES_DIRS = [p for p in [FRONTEND_DIST] if p.exists()]
+# Serve the built dashboard straight from frontend/dist, with or without collectstatic.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/admin/login/"
 
 LOGGING = {

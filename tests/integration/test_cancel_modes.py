@@ -28,7 +28,7 @@ def test_stop_now_keeps_what_was_stored_and_the_next_run_resumes(
         run = feed_run_start(feed=feed, user=user)
         wait_until(lambda: run_reached(run.pk, pages=3))
         snapshot = _cancel(api, run, "stop_now", "enough for today")
-        assert snapshot["status"] == "stopping"
+        assert snapshot["status"] in ("stopping", "stopped")  # the worker may already have stopped
         run = wait_for_run(run.pk)
         assert run.status == "stopped"
         assert 3 <= run.pages < 30

@@ -11,6 +11,7 @@ router.register("indicators", views.IndicatorViewSet, basename="indicator")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/me/", views.MeView.as_view(), name="api-me"),
     path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
     path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),
     path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),

@@ -85,6 +85,14 @@ class ThreatFeedViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(feed).data, status=status.HTTP_200_OK)
 
 
+class MeView(GenericAPIView):
+    """Who is logged in: the dashboard decides what to offer from this."""
+
+    @extend_schema(responses={200: {"type": "object", "properties": {"username": {"type": "string"}, "is_staff": {"type": "boolean"}}}})
+    def get(self, request: Request) -> Response:
+        return Response({"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff})
+
+
 class TaskStatusView(GenericAPIView):
     serializer_class = s.RunSnapshotSerializer
 

@@ -43,6 +43,7 @@ class RunCheckpoint:
         self.last_where = ""
         self.signalled_at: float | None = None
         self.current_stage = ""
+        self._abort_hooks: list[Callable[[], None]] = []
 
     # --- the signal side (any thread) --------------------------------------------------
     def signal(self, mode: str) -> None:
@@ -52,8 +53,14 @@ class RunCheckpoint:
         if self.signalled_at is None:
             self.signalled_at = time.monotonic()
         self._event.set()
+        for abort in self._abort_hooks:
+            abort()  # e.g. shut down the source's sockets: a blocked read fails at once
         if self._armed and not self._protected and self._main_ident is not None:
             signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
+
+    def on_signal(self, abort: Callable[[], None]) -> None:
+        """Register a hook run (from the signalling thread) when the run is told to stop."""
+        self._abort_hooks.append(abort)
 
     @property
     def signalled_mode(self) -> str | None:
@@ -72,10 +79,15 @@ class RunCheckpoint:
     def disarm(self) -> None:
         if self._armed:
             self._armed = False
-            signal.signal(INTERRUPT_SIGNAL, self._previous_handler or signal.SIG_DFL)  # type: ignore[arg-type]
+            # Never back to SIG_DFL (which terminates): a signal already on its way must be harmless.
+            previous = self._previous_handler
+            keep = previous if callable(previous) or previous == signal.SIG_IGN else signal.SIG_IGN
+            signal.signal(INTERRUPT_SIGNAL, keep)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._armed and not self._protected and self._event.is_set():
+            # Raise once: a second signal must not hit the code that handles the first.
+            self.disarm()
             raise RunInterrupted(self._mode or "stop_now", "interrupted_io")
 
     @contextlib.contextmanager

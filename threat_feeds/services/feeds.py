@@ -24,8 +24,13 @@ def feed_config(feed: ThreatFeed) -> FeedConfig:
         api_key=feed.api_key,
         page_size=feed.page_size,
         settings=dict(feed.settings or {}),
-        allow_private_urls=settings.CRISP_ALLOW_PRIVATE_FEED_URLS,
+        allow_private_urls=settings.CRISP_ALLOW_PRIVATE_FEED_URLS or is_demo_feed(feed),
     )
+
+
+def is_demo_feed(feed: ThreatFeed) -> bool:
+    """The bootstrap demo feed reads the local demo server; nothing else gets loopback for free."""
+    return bool((feed.settings or {}).get("demo")) and feed.url.startswith(settings.CRISP_DEMO_TAXII_URL)
 
 
 @transaction.atomic

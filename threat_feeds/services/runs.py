@@ -124,16 +124,21 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     try:
         listener.ready.wait(2.0)
         monitor.beat()  # picks up a cancel recorded before the listener subscribed
-        checkpoint.arm()
         source = get_source_class(run.feed.source_type)(feed_config(run.feed), checkpoint)
-        ingest(
-            source=source,
-            cursor=run.cursor_before,
-            writer=StoreWriter(run_id=run.pk, feed_id=run.feed_id),
-            checkpoint=checkpoint,
-            on_batch=recorder.on_batch,
-            batch_size=min(run.feed.page_size or 1000, settings.CRISP_STORE_BATCH_SIZE),
-        )
+        if settings.CRISP_INTERRUPT_BLOCKING_CALLS:
+            checkpoint.arm()
+            checkpoint.on_signal(source.abort)
+        try:
+            ingest(
+                source=source,
+                cursor=run.cursor_before,
+                writer=StoreWriter(run_id=run.pk, feed_id=run.feed_id),
+                checkpoint=checkpoint,
+                on_batch=recorder.on_batch,
+                batch_size=min(run.feed.page_size or 1000, settings.CRISP_STORE_BATCH_SIZE),
+            )
+        finally:
+            checkpoint.disarm()  # from here on no signal may interrupt: we are finalising
     except RunInterrupted as exc:
         outcome = RunStatus.STOPPED if exc.mode == CancelMode.STOP_NOW else RunStatus.CANCELLED
         FeedRun.objects.filter(pk=run_id, cancel_acknowledged_at__isnull=True).update(
