@@ -5,14 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.peers.celery_processes import process_env, start_worker, stop
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("CRISP_DATASETS", REPO.parent / "shared" / "datasets"))
@@ -53,7 +53,14 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
+def database_url(django_db_setup: Any, django_db_blocker: Any) -> str:
+    """The URL of the test database, for processes of our own (workers, beat)."""
+    with django_db_blocker.unblock():
+        return _database_url()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(database_url: str, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     """A real `celery worker` process (prefork, 2 children) consuming a queue private to this session."""
     from crisp.celery import app
 
@@ -61,32 +68,13 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory
     app.conf.task_default_queue = queue
     name = f"crisp-test-{os.getpid()}@localhost"
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CRISP_ALLOW_PRIVATE_FEED_URLS": "1",
-        "CRISP_CANCEL_GRACE_SECONDS": os.environ.get("CRISP_CANCEL_GRACE_SECONDS", "3"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [sys.executable, "-m", "celery", "-A", "crisp", "worker", "-P", "prefork", "-c", "2", "-Q", queue,
-               "-n", name, "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    info = {"process": process, "queue": queue, "name": name, "log": log, "env": env, "command": command}
-    yield info
-    process.terminate()
+    env = process_env(database_url)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        process = start_worker(env=env, queue=queue, name=name, log=log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield {"process": process, "queue": queue, "name": name, "log": log, "env": env}
+    stop(process)
 
 
 @pytest.fixture
