@@ -106,7 +106,9 @@ def api(user: Any) -> Any:
     from rest_framework.test import APIClient
 
     client = APIClient()
-    response = client.post("/api/auth/token/", {"username": "analyst", "password": "analyst-pass-1"}, format="json")
+    response = client.post(
+        "/api/auth/token/", {"username": "analyst", "password": "analyst-pass-1"}, format="json"
+    )
     assert response.status_code == 200, response.content
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     return client

@@ -46,13 +46,15 @@ class ThreatFeedAdmin(admin.ModelAdmin):
         feed_schedule_sync(obj)
 
 
-def _cancel_action(mode: str, label: str):  # noqa: ANN202 - admin action factory
+def _cancel_action(mode: str, label: str):
     @admin.action(description=label)
     def cancel(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[FeedRun]) -> None:
         done = 0
         for run in queryset.filter(status__in=RunStatus.active()):
             try:
-                feed_run_cancel(run_id=run.pk, user=request.user, mode=mode, reason="admin action", source=Trigger.CLI)
+                feed_run_cancel(
+                    run_id=run.pk, user=request.user, mode=mode, reason="admin action", source=Trigger.CLI
+                )
                 done += 1
             except CrispError as exc:
                 modeladmin.message_user(request, f"run {run.pk}: {exc.detail}", messages.WARNING)
@@ -91,7 +93,16 @@ class StixObjectAdmin(admin.ModelAdmin):
     list_display = ["stix_id", "type", "spec_version", "modified", "updated_at"]
     list_filter = ["type", "spec_version"]
     search_fields = ["stix_id"]
-    readonly_fields = ["stix_id", "type", "spec_version", "created", "modified", "first_seen_at", "updated_at", "data"]
+    readonly_fields = [
+        "stix_id",
+        "type",
+        "spec_version",
+        "created",
+        "modified",
+        "first_seen_at",
+        "updated_at",
+        "data",
+    ]
     inlines = [ProvenanceInline]
 
 

@@ -10,7 +10,14 @@ from typing import Any
 from threat_feeds.choices import RunStatus
 from threat_feeds.demo.config import ServerConfig
 from threat_feeds.demo.taxii_server import RunningServer, start_in_thread
-from threat_feeds.models import FeedRun, Indicator, IndicatorProvenance, ObjectProvenance, StixObject, ThreatFeed
+from threat_feeds.models import (
+    FeedRun,
+    Indicator,
+    IndicatorProvenance,
+    ObjectProvenance,
+    StixObject,
+    ThreatFeed,
+)
 
 
 @contextmanager

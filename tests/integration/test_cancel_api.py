@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.integration.helpers import demo_server, run_reached, store_snapshot, taxii_feed, wait_until
+from tests.integration.helpers import demo_server, store_snapshot, taxii_feed, wait_until
 from threat_feeds.errors import StateConflict
 from threat_feeds.models import FeedRun, ThreatFeed
 from threat_feeds.services.runs import feed_run_start
@@ -51,7 +51,9 @@ def test_only_starter_owner_or_staff_may_cancel(django_user_model: Any) -> None:
 
 def test_unauthenticated_requests_are_refused(user: Any) -> None:
     run = _running_run(user, user)
-    assert APIClient().post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "stop_now"}).status_code in (401, 403)
+    assert APIClient().post(
+        f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "stop_now"}
+    ).status_code in (401, 403)
     assert APIClient().get(f"/api/threat-feeds/task-status/{run.task_id}/").status_code in (401, 403)
     assert APIClient().get("/api/threat-feeds/").status_code in (401, 403)
 
@@ -73,14 +75,22 @@ def test_repeats_are_idempotent_and_stop_escalates_to_cancel_never_back(user: An
 def test_cancel_after_the_run_finished_is_a_conflict_with_the_final_status(user: Any) -> None:
     run = _running_run(user, user)
     FeedRun.objects.filter(pk=run.pk).update(status="completed")
-    response = _client(user).post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "cancel_job"}, format="json")
+    response = _client(user).post(
+        f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "cancel_job"}, format="json"
+    )
     assert response.status_code == 409
-    assert response.json() == {"detail": "run already finished: completed", "code": "run_finished", "status": "completed"}
+    assert response.json() == {
+        "detail": "run already finished: completed",
+        "code": "run_finished",
+        "status": "completed",
+    }
 
 
 def test_bad_mode_is_a_clear_400(user: Any) -> None:
     run = _running_run(user, user)
-    response = _client(user).post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "explode"}, format="json")
+    response = _client(user).post(
+        f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "explode"}, format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "invalid"
 
 
@@ -109,11 +119,15 @@ def test_staff_cancels_all_active_runs_of_a_feed(django_user_model: Any) -> None
     response = _client(staff).post(f"/api/threat-feeds/{run.feed_id}/cancel_consumption/",
                                    {"mode": "cancel_job", "reason": "admin override"}, format="json")  # fmt: skip
     assert response.status_code == 202 and response.json()["status"] == "cancelling"
-    none_left = _client(staff).post(f"/api/threat-feeds/{run.feed_id}/cancel_consumption/", {"mode": "stop_now"}, format="json")
+    none_left = _client(staff).post(
+        f"/api/threat-feeds/{run.feed_id}/cancel_consumption/", {"mode": "stop_now"}, format="json"
+    )
     assert none_left.status_code == 202  # the cancelling run is still the feed's active run: idempotent
 
 
-def test_of_fifty_simultaneous_consumes_exactly_one_starts(user: Any, celery_worker: Any, wait_for_run: Any) -> None:
+def test_of_fifty_simultaneous_consumes_exactly_one_starts(
+    user: Any, celery_worker: Any, wait_for_run: Any
+) -> None:
     with demo_server(objects=3000, delay=0.2) as server:  # paced: the winner stays active throughout
         feed = taxii_feed(server, name="contended", owner=user)
         barrier = threading.Barrier(50)
@@ -133,7 +147,9 @@ def test_of_fifty_simultaneous_consumes_exactly_one_starts(user: Any, celery_wor
         assert len(started) == 1, results
         assert FeedRun.objects.filter(feed=feed).count() == 1
         run = FeedRun.objects.get(task_id=started[0])
-        _client(user).post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "stop_now"}, format="json")
+        _client(user).post(
+            f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "stop_now"}, format="json"
+        )
         assert wait_for_run(run.pk).status == "stopped"
 
 
@@ -148,8 +164,10 @@ def test_cancel_racing_completion_ends_in_one_consistent_state(
             before = store_snapshot()
             run = feed_run_start(feed=feed, user=user)
             if attempt % 2:
-                wait_until(lambda: FeedRun.objects.get(pk=run.pk).status != "queued", timeout=30)
-            response = client.post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "cancel_job"}, format="json")
+                wait_until(lambda run=run: FeedRun.objects.get(pk=run.pk).status != "queued", timeout=30)
+            response = client.post(
+                f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "cancel_job"}, format="json"
+            )
             final = wait_for_run(run.pk)
             if response.status_code == 409:
                 assert response.json()["status"] == final.status == "completed"

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _cancel(api: Any, run: FeedRun, mode: str, reason: str = "test") -> dict[str, Any]:
-    response = api.post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": mode, "reason": reason}, format="json")
+    response = api.post(
+        f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": mode, "reason": reason}, format="json"
+    )
     assert response.status_code == 202, response.content
     return response.json()
 
@@ -73,7 +75,9 @@ def test_cancel_job_leaves_the_store_exactly_as_before(
     assert snapshot["cancellation"]["requested_by"] == user.username
 
 
-def test_cancel_job_restores_previous_versions(api: Any, user: Any, celery_worker: Any, wait_for_run: Any) -> None:
+def test_cancel_job_restores_previous_versions(
+    api: Any, user: Any, celery_worker: Any, wait_for_run: Any
+) -> None:
     with demo_server(objects=300, page_max=100) as first_edition:
         base = taxii_feed(first_edition, name="edition 1", owner=user)
         assert wait_for_run(feed_run_start(feed=base, user=user).pk).status == "completed"

@@ -117,20 +117,29 @@ def _celery_url(url: str) -> str:
 
 
 def test_redis_restart_mid_run_and_cancel_while_redis_is_down(
-    user: Any, database_url: str, private_redis: EmbeddedRedis, tmp_path: Path, wait_for_run: Any, settings: Any
+    user: Any,
+    database_url: str,
+    private_redis: EmbeddedRedis,
+    tmp_path: Path,
+    wait_for_run: Any,
+    settings: Any,
 ) -> None:
     from crisp.celery import app
     from threat_feeds.tasks import consume_feed_task
 
     queue = f"crisp-redis-test-{os.getpid()}"
     env = process_env(database_url, REDIS_URL=private_redis.url)
-    worker = start_worker(env=env, queue=queue, name=f"redis-test-{os.getpid()}@localhost", log=tmp_path / "w.log")
+    worker = start_worker(
+        env=env, queue=queue, name=f"redis-test-{os.getpid()}@localhost", log=tmp_path / "w.log"
+    )
     settings.REDIS_URL = private_redis.url  # the cancel service announces through the same Redis
 
     def start(feed: Any) -> FeedRun:
         run = FeedRun.objects.create(feed=feed, requested_by=user, cursor_before=feed.cursor)
         with app.connection_for_write(_celery_url(private_redis.url)) as connection:
-            consume_feed_task.apply_async(args=[run.pk], task_id=str(run.task_id), queue=queue, connection=connection)
+            consume_feed_task.apply_async(
+                args=[run.pk], task_id=str(run.task_id), queue=queue, connection=connection
+            )
         return run
 
     try:

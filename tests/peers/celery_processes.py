@@ -22,7 +22,9 @@ def process_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def _wait_for(log: Path, marker: bytes, process: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
+def _wait_for(
+    log: Path, marker: bytes, process: subprocess.Popen[bytes], what: str, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while marker not in log.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -22,7 +22,9 @@ class RunFilter(django_filters.FilterSet):
     def filter_active(self, qs: QuerySet[FeedRun], name: str, value: bool | None) -> QuerySet[FeedRun]:
         if value is None:
             return qs
-        return qs.filter(status__in=RunStatus.active()) if value else qs.exclude(status__in=RunStatus.active())
+        return (
+            qs.filter(status__in=RunStatus.active()) if value else qs.exclude(status__in=RunStatus.active())
+        )
 
 
 class StixObjectFilter(django_filters.FilterSet):

@@ -14,7 +14,10 @@ from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
 from threat_feeds.selectors import last_run
 from threat_feeds.sources.base import SourceError
 
-DEFAULT_SERVERS = {SourceType.OTX: "https://otx.alienvault.com", SourceType.VIRUSTOTAL: "https://www.virustotal.com"}
+DEFAULT_SERVERS = {
+    SourceType.OTX: "https://otx.alienvault.com",
+    SourceType.VIRUSTOTAL: "https://www.virustotal.com",
+}
 
 
 def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
@@ -86,10 +89,16 @@ class RunSnapshotSerializer(serializers.BaseSerializer):
 
 class ThreatFeedSerializer(serializers.ModelSerializer):
     username = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    password = serializers.CharField(write_only=True, required=False, allow_blank=True, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
+    )
     api_key = serializers.CharField(write_only=True, required=False, allow_blank=True)
     schedule = serializers.IntegerField(
-        source="schedule_minutes", required=False, allow_null=True, min_value=1, help_text="Minutes between runs."
+        source="schedule_minutes",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Minutes between runs.",
     )
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
     credentials = serializers.SerializerMethodField()
@@ -105,7 +114,11 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "cursor", "last_run", "created_at"]
 
     def get_credentials(self, feed: ThreatFeed) -> dict[str, bool]:
-        return {"username": bool(feed.username), "password": bool(feed.password), "api_key": bool(feed.api_key)}
+        return {
+            "username": bool(feed.username),
+            "password": bool(feed.password),
+            "api_key": bool(feed.api_key),
+        }
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_last_run(self, feed: ThreatFeed) -> dict[str, Any] | None:
@@ -127,7 +140,11 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
 
         source_type = attrs.get("source_type", getattr(self.instance, "source_type", None))
         url = attrs.get("url", getattr(self.instance, "url", ""))
-        if self.instance is not None and "source_type" in attrs and attrs["source_type"] != self.instance.source_type:
+        if (
+            self.instance is not None
+            and "source_type" in attrs
+            and attrs["source_type"] != self.instance.source_type
+        ):
             raise serializers.ValidationError({"source_type": "The source type of a feed cannot change."})
         if source_type in DEFAULT_SERVERS and not url:
             attrs["url"] = url = DEFAULT_SERVERS[source_type]
@@ -171,7 +188,17 @@ class ProvenanceMixin:
 class StixObjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = StixObject
-        fields = ["id", "stix_id", "type", "spec_version", "created", "modified", "first_seen_at", "updated_at", "data"]
+        fields = [
+            "id",
+            "stix_id",
+            "type",
+            "spec_version",
+            "created",
+            "modified",
+            "first_seen_at",
+            "updated_at",
+            "data",
+        ]
 
 
 class StixObjectDetailSerializer(ProvenanceMixin, StixObjectSerializer):
@@ -186,7 +213,11 @@ class StixObjectDetailSerializer(ProvenanceMixin, StixObjectSerializer):
 
     def get_versions(self, obj: StixObject) -> list[dict[str, Any]]:
         return [
-            {"modified": v.modified, "superseded_at": v.superseded_at, "superseded_by_run": v.superseded_by_run_id}
+            {
+                "modified": v.modified,
+                "superseded_at": v.superseded_at,
+                "superseded_by_run": v.superseded_by_run_id,
+            }
             for v in obj.versions.all()[:50]
         ]
 

@@ -69,10 +69,19 @@ class ThreatFeedViewSet(viewsets.ModelViewSet):
         active = selectors.active_run(feed.pk)
         if active is None:
             raise StateConflict(f"feed '{feed.name}' has no active run", code="no_active_run")
-        run = feed_run_cancel(run_id=active.pk, user=request.user, source=_trigger(request), **body.validated_data)
+        run = feed_run_cancel(
+            run_id=active.pk, user=request.user, source=_trigger(request), **body.validated_data
+        )
         return Response(s.run_snapshot(run, user=request.user), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}})
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    )
     @action(detail=True, methods=["post"])
     def upload(self, request: Request, pk: str | None = None) -> Response:
         feed = self.get_object()
@@ -88,9 +97,22 @@ class ThreatFeedViewSet(viewsets.ModelViewSet):
 class MeView(GenericAPIView):
     """Who is logged in: the dashboard decides what to offer from this."""
 
-    @extend_schema(responses={200: {"type": "object", "properties": {"username": {"type": "string"}, "is_staff": {"type": "boolean"}}}})
+    @extend_schema(
+        responses={
+            200: {
+                "type": "object",
+                "properties": {"username": {"type": "string"}, "is_staff": {"type": "boolean"}},
+            }
+        }
+    )
     def get(self, request: Request) -> Response:
-        return Response({"id": request.user.pk, "username": request.user.get_username(), "is_staff": request.user.is_staff})
+        return Response(
+            {
+                "id": request.user.pk,
+                "username": request.user.get_username(),
+                "is_staff": request.user.is_staff,
+            }
+        )
 
 
 class TaskStatusView(GenericAPIView):
@@ -110,7 +132,9 @@ class CancelTaskView(GenericAPIView):
         run = get_object_or_404(FeedRun, task_id=task_id)
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        run = feed_run_cancel(run_id=run.pk, user=request.user, source=_trigger(request), **body.validated_data)
+        run = feed_run_cancel(
+            run_id=run.pk, user=request.user, source=_trigger(request), **body.validated_data
+        )
         run = selectors.runs_visible_to(request.user).get(pk=run.pk)
         return Response(s.run_snapshot(run, user=request.user), status=status.HTTP_202_ACCEPTED)
 
@@ -142,5 +166,3 @@ class IndicatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     def get_serializer_class(self) -> Any:
         return s.IndicatorDetailSerializer if self.action == "retrieve" else s.IndicatorSerializer
-
-

@@ -35,7 +35,9 @@ def feed_run_cancel(
             raise StateConflict(
                 f"run already finished: {run.status}", code="run_finished", extra={"status": run.status}
             )
-        if run.status == RunStatus.CANCELLING or (run.status == RunStatus.STOPPING and mode == CancelMode.STOP_NOW):
+        if run.status == RunStatus.CANCELLING or (
+            run.status == RunStatus.STOPPING and mode == CancelMode.STOP_NOW
+        ):
             return run  # repeated request: same state; cancel_job is never downgraded
         now = timezone.now()
         if run.cancel_requested_at is None:

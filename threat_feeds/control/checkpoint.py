@@ -19,7 +19,7 @@ from types import FrameType
 INTERRUPT_SIGNAL = signal.SIGUSR2
 
 
-class RunInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt: no `except Exception` may swallow it
+class RunInterrupted(BaseException):
     """Raised at a checkpoint when the run has been asked to stop (mode tells how)."""
 
     def __init__(self, mode: str, where: str = "") -> None:

@@ -37,7 +37,7 @@ class RunMonitor(threading.Thread):
             while not self._stop.wait(self.interval):
                 try:
                     self.beat()
-                except Exception as exc:  # a lost DB connection must not kill the monitor
+                except Exception as exc:  # noqa: BLE001 - a lost DB connection must not kill the monitor
                     log.warning("heartbeat of run %s failed: %s", self.run_id, exc)
                     connection.close()
         finally:

@@ -54,7 +54,12 @@ def escalate_overdue_cancels() -> list[int]:
     )
     escalated = []
     for run in overdue.only("pk", "task_id", "status"):
-        log.warning("run %s ignored its cancel for %ss: terminating task %s", run.pk, settings.CRISP_CANCEL_GRACE_SECONDS, run.task_id)
+        log.warning(
+            "run %s ignored its cancel for %ss: terminating task %s",
+            run.pk,
+            settings.CRISP_CANCEL_GRACE_SECONDS,
+            run.task_id,
+        )
         celery_revoke(str(run.task_id), terminate=True, signal="SIGKILL")
         outcome = RunStatus.CANCELLED if run.status == RunStatus.CANCELLING else RunStatus.STOPPED
         run_finalize(run_id=run.pk, outcome=outcome, error=None, escalated=True)

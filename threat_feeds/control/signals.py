@@ -53,7 +53,9 @@ class CancelListener(threading.Thread):
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+                client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10
+                )
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(_key(self.task_id))
                 # A signal sent before we subscribed is still in the key.

@@ -22,7 +22,11 @@ class ThreatFeed(models.Model):
     is_active = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
-        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="feeds"
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="feeds",
     )
     # Where the next run resumes (e.g. {"added_after": "..."}); advanced only after a page is stored.
     cursor = models.JSONField(default=dict, blank=True)

@@ -37,15 +37,21 @@ _STAGE_COLUMNS = "stix_id, type, spec_version, created, modified, data, action, 
 _LINK_COLUMNS = "stix_id, kind, value, path"
 _STAGE_DDL = {
     "postgresql": (
-        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
-        "created timestamptz, modified timestamptz, data jsonb, action text, object_id bigint) "
-        "ON COMMIT DELETE ROWS",
-        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_links (stix_id text, kind text, value text, path text) "
-        "ON COMMIT DELETE ROWS",
+        (
+            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
+            "created timestamptz, modified timestamptz, data jsonb, action text, object_id bigint) "
+            "ON COMMIT DELETE ROWS"
+        ),
+        (
+            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_links (stix_id text, kind text, value text, path text) "
+            "ON COMMIT DELETE ROWS"
+        ),
     ),
     "sqlite": (
-        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
-        "created text, modified text, data text, action text, object_id integer)",
+        (
+            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
+            "created text, modified text, data text, action text, object_id integer)"
+        ),
         "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_links (stix_id text, kind text, value text, path text)",
     ),
 }
@@ -192,8 +198,12 @@ class StoreWriter:
             for ddl in _STAGE_DDL[self.vendor]:
                 cursor.execute(ddl)
             existing = self._existing(cursor, [o.stix_id for o in batch])
-            undated = [(existing[o.stix_id][0], o) for o in batch if o.stix_id in existing and o.modified is None]
-            same = self._same_content(cursor, [(pk, o) for pk, o in undated if existing[o.stix_id][1] is None])
+            undated = [
+                (existing[o.stix_id][0], o) for o in batch if o.stix_id in existing and o.modified is None
+            ]
+            same = self._same_content(
+                cursor, [(pk, o) for pk, o in undated if existing[o.stix_id][1] is None]
+            )
 
             rows: list[tuple[Any, ...]] = []
             links: list[tuple[str, str, str, str]] = []
@@ -204,7 +214,8 @@ class StoreWriter:
                 else:
                     pk, stored_modified = found
                     newer = (
-                        obj.modified is not None and (stored_modified is None or obj.modified > stored_modified)
+                        obj.modified is not None
+                        and (stored_modified is None or obj.modified > stored_modified)
                     ) or (obj.modified is None and stored_modified is None and pk not in same)
                     action = ObjectAction.UPDATED if newer else ObjectAction.UNCHANGED
                 setattr(counts, action.value, getattr(counts, action.value) + 1)

@@ -22,9 +22,26 @@ _ID = re.compile(rf"^([a-z0-9][a-z0-9-]{{1,248}}[a-z0-9])--{_UUID}$")
 
 # Cyber-observable types carry no created/modified (STIX 2.1 §6).
 SCO_TYPES = frozenset(
-    "artifact autonomous-system directory domain-name email-addr email-message file ipv4-addr ipv6-addr "
-    "mac-addr mutex network-traffic process software url user-account windows-registry-key "
-    "x509-certificate".split()
+    [
+        "artifact",
+        "autonomous-system",
+        "directory",
+        "domain-name",
+        "email-addr",
+        "email-message",
+        "file",
+        "ipv4-addr",
+        "ipv6-addr",
+        "mac-addr",
+        "mutex",
+        "network-traffic",
+        "process",
+        "software",
+        "url",
+        "user-account",
+        "windows-registry-key",
+        "x509-certificate",
+    ]
 )
 _REQUIRED = {
     "relationship": ("relationship_type", "source_ref", "target_ref"),
@@ -116,9 +133,8 @@ def validate_object(obj: Any) -> ValidObject:
                 indicators = extract_indicators(pattern)
             except PatternError as exc:
                 raise InvalidObject(f"invalid STIX pattern: {exc}") from exc
-        elif spec_version == "2.1" or "pattern_type" in obj:
-            if not isinstance(obj.get("pattern_type"), str):
-                raise InvalidObject("'pattern_type' is not a string")
+        elif not isinstance(obj["pattern_type"], str):
+            raise InvalidObject("'pattern_type' is not a string")
 
     text = orjson.dumps(obj).decode()
     if "\\u0000" in text:

@@ -78,8 +78,8 @@ class Source(abc.ABC):
         `self.checkpoint.wait(...)` for every sleep.
         """
 
-    def abort(self) -> None:  # noqa: B027 - optional hook
+    def abort(self) -> None:
         """Called from another thread when the run must stop: break any blocking network read."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release network resources; called when the run ends however it ends."""

@@ -25,7 +25,7 @@ def find_run(task_id: str) -> FeedRun:
     return run
 
 
-def find_user(username: str | None):  # noqa: ANN201 - the configured user model
+def find_user(username: str | None):
     if not username:
         return None
     user = get_user_model().objects.filter(username=username).first()

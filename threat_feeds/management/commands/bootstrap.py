@@ -19,10 +19,10 @@ DEMO_FEED_NAME = "DEMO: synthetic TAXII 2.1 feed (local, paced)"
 class Command(BaseCommand):
     help = "Create the first admin user when none exists, and the demo TAXII feed."
 
-    def add_arguments(self, parser):  # noqa: ANN001, ANN201
+    def add_arguments(self, parser):
         parser.add_argument("--no-demo", action="store_true", help="do not create the demo feed")
 
-    def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
+    def handle(self, *args, **options):
         users = get_user_model().objects
         admin = users.filter(is_superuser=True).order_by("pk").first()
         if not users.exists():
@@ -36,7 +36,9 @@ class Command(BaseCommand):
             if generated:
                 self.stdout.write("This password is shown once; change it in the admin (/admin/).")
         else:
-            self.stdout.write("Log in with your existing user (an admin can reset passwords with manage.py changepassword).")
+            self.stdout.write(
+                "Log in with your existing user (an admin can reset passwords with manage.py changepassword)."
+            )
 
         if not options["no_demo"]:
             _, created = ThreatFeed.objects.get_or_create(
@@ -53,6 +55,10 @@ class Command(BaseCommand):
                 },
             )
             if created:
-                self.stdout.write("Created the demo feed (synthetic data served by the local demo TAXII server).")
+                self.stdout.write(
+                    "Created the demo feed (synthetic data served by the local demo TAXII server)."
+                )
         port = os.environ.get("PORT", "8000")
-        self.stdout.write(self.style.SUCCESS(f"Open http://127.0.0.1:{port}/ and log in; the API docs are at /api/docs/."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Open http://127.0.0.1:{port}/ and log in; the API docs are at /api/docs/.")
+        )

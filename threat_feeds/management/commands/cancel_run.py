@@ -7,14 +7,14 @@ from django.core.management.base import BaseCommand, CommandError
 from threat_feeds.choices import CancelMode, RunStatus, Trigger
 from threat_feeds.control.cancellation import feed_run_cancel
 from threat_feeds.errors import CrispError
-from threat_feeds.models import FeedRun
 from threat_feeds.management.commands._helpers import find_feed, find_run, find_user
+from threat_feeds.models import FeedRun
 
 
 class Command(BaseCommand):
     help = "Cancel runs: cancel_run <task_id> | --feed FEED | --all, with --mode stop_now|cancel_job."
 
-    def add_arguments(self, parser):  # noqa: ANN001, ANN201
+    def add_arguments(self, parser):
         parser.add_argument("task_id", nargs="?")
         parser.add_argument("--feed")
         parser.add_argument("--all", action="store_true")
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="")
         parser.add_argument("--user", help="record this user as the canceller (operators act as admin)")
 
-    def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
+    def handle(self, *args, **options):
         if sum(bool(x) for x in (options["task_id"], options["feed"], options["all"])) != 1:
             raise CommandError("give exactly one of TASK_ID, --feed or --all")
         if options["task_id"]:
@@ -34,7 +34,11 @@ class Command(BaseCommand):
         for run in runs:
             try:
                 run = feed_run_cancel(
-                    run_id=run.pk, user=user, mode=options["mode"], reason=options["reason"], source=Trigger.CLI
+                    run_id=run.pk,
+                    user=user,
+                    mode=options["mode"],
+                    reason=options["reason"],
+                    source=Trigger.CLI,
                 )
                 self.stdout.write(f"run {run.pk} ({run.task_id}): {run.status}")
             except CrispError as exc:

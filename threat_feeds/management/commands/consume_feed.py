@@ -9,20 +9,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from threat_feeds.choices import RunStatus, Trigger
 from threat_feeds.errors import CrispError
-from threat_feeds.models import FeedRun
 from threat_feeds.management.commands._helpers import find_feed, find_user
+from threat_feeds.models import FeedRun
 from threat_feeds.services.runs import feed_run_start
 
 
 class Command(BaseCommand):
     help = "Queue a run of FEED (id or name); with --wait, follow it to its end."
 
-    def add_arguments(self, parser):  # noqa: ANN001, ANN201
+    def add_arguments(self, parser):
         parser.add_argument("feed")
         parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
         parser.add_argument("--user", help="record this user as the one who started the run")
 
-    def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
+    def handle(self, *args, **options):
         feed = find_feed(options["feed"])
         try:
             run = feed_run_start(feed=feed, user=find_user(options["user"]), trigger=Trigger.CLI)

@@ -13,12 +13,12 @@ from threat_feeds.models import FeedRun
 class Command(BaseCommand):
     help = "List runs, newest first."
 
-    def add_arguments(self, parser):  # noqa: ANN001, ANN201
+    def add_arguments(self, parser):
         parser.add_argument("--feed", help="feed id or name")
         parser.add_argument("--active", action="store_true")
         parser.add_argument("--limit", type=int, default=20)
 
-    def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
+    def handle(self, *args, **options):
         runs = FeedRun.objects.select_related("feed", "requested_by").order_by("-queued_at", "-id")
         if options["feed"]:
             from threat_feeds.management.commands._helpers import find_feed
