@@ -81,7 +81,67 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
     }
 
 
-class RunSnapshotSerializer(serializers.BaseSerializer):
+class _FeedRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    source_type = serializers.CharField()
+
+
+class _ProgressSerializer(serializers.Serializer):
+    pages = serializers.IntegerField()
+    fetched = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    total_expected = serializers.IntegerField(allow_null=True)
+    percent = serializers.FloatField(allow_null=True)
+    rate_per_second = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True)
+
+
+class _CancellationSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=CancelMode.choices)
+    reason = serializers.CharField()
+    requested_by = serializers.CharField(allow_null=True)
+    source = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+    objects_kept = serializers.IntegerField(allow_null=True)
+    objects_removed = serializers.IntegerField(allow_null=True)
+    objects_restored = serializers.IntegerField(allow_null=True)
+    escalated = serializers.BooleanField()
+
+
+class _ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class RunSnapshotSerializer(serializers.Serializer):
+    """Read-only: documents the snapshot for OpenAPI; `run_snapshot` builds it."""
+
+    task_id = serializers.UUIDField()
+    run_id = serializers.IntegerField()
+    feed = _FeedRefSerializer()
+    status = serializers.CharField()
+    stage = serializers.CharField(allow_null=True)
+    trigger = serializers.CharField()
+    progress = _ProgressSerializer()
+    invalid_samples = serializers.ListField(child=serializers.CharField())
+    requested_by = serializers.CharField(allow_null=True)
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    cursor_before = serializers.DictField()
+    cursor_after = serializers.DictField()
+    cancellation = _CancellationSerializer(allow_null=True)
+    error = _ErrorSerializer(allow_null=True)
+    can_cancel = serializers.BooleanField()
+
     def to_representation(self, instance: FeedRun) -> dict[str, Any]:
         request = self.context.get("request")
         return run_snapshot(instance, user=getattr(request, "user", None))

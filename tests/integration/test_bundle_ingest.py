@@ -1,0 +1,103 @@
+"""STIX bundle feeds through the API and a real worker: versions, invalid objects, uploads."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_json
+from threat_feeds.models import FeedRun, StixObject, StixObjectVersion
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BUNDLE = "stix20/talos/2022_09_lazarus-magicrat.json.gz"
+
+
+def _upload(api: Any, feed_id: int, bundle: dict[str, Any]) -> None:
+    data = io.BytesIO(json.dumps(bundle).encode())
+    data.name = "bundle.json"
+    response = api.post(f"/api/threat-feeds/{feed_id}/upload/", {"file": data}, format="multipart")
+    assert response.status_code == 200, response.content
+
+
+def _consume(api: Any, feed_id: int, wait_for_run: Any) -> FeedRun:
+    response = api.post(f"/api/threat-feeds/{feed_id}/consume/")
+    assert response.status_code == 202, response.content
+    return wait_for_run(response.json()["run_id"])
+
+
+def test_newer_versions_update_objects_and_invalid_objects_are_skipped(
+    api: Any, celery_worker: Any, wait_for_run: Any, datasets: Path
+) -> None:
+    bundle = load_json(datasets / BUNDLE)
+    objects = bundle["objects"]
+    feed = api.post("/api/threat-feeds/", {"name": "talos", "source_type": "stix_bundle"}, format="json")
+    assert feed.status_code == 201, feed.content
+    feed_id = feed.json()["id"]
+
+    _upload(api, feed_id, bundle)
+    first = _consume(api, feed_id, wait_for_run)
+    assert first.status == "completed", first.error_message
+    assert first.created == len({o["id"] for o in objects}) and first.invalid == 0
+
+    # Edition 2: three objects re-issued with a newer `modified`, one older copy, and three bad objects.
+    newer = copy.deepcopy([o for o in objects if "modified" in o][:3])
+    for obj in newer:
+        obj["modified"] = "2030-01-01T00:00:00.000Z"
+        obj["description"] = "revised"
+    older = copy.deepcopy(next(o for o in objects if "modified" in o and o not in newer))
+    older["modified"] = "2000-01-01T00:00:00.000Z"
+    invalid = [
+        {"type": "indicator", "id": "indicator--not-a-uuid", "created": "2022-01-01T00:00:00Z"},
+        {
+            "type": "indicator",
+            "id": "indicator--6f7b4c8a-4b6a-4b8e-9d0e-0a1b2c3d4e5f",
+            "created": "2022-01-01T00:00:00Z",
+            "modified": "2022-01-01T00:00:00Z",
+            "valid_from": "2022-01-01T00:00:00Z",
+            "pattern": "[ipv4-addr:value = '1.2.3.4'",
+        },  # fmt: skip
+        "not an object",
+    ]
+    edition2 = {**bundle, "objects": [*objects, *newer, older, *invalid]}
+    _upload(api, feed_id, edition2)
+    second = _consume(api, feed_id, wait_for_run)
+    assert second.status == "completed"
+    assert second.updated == 3 and second.created == 0
+    assert second.invalid == 3 and len(second.invalid_samples) == 3
+    assert any("invalid 'id'" in reason for reason in second.invalid_samples)
+    assert any("pattern" in reason for reason in second.invalid_samples)
+    assert second.fetched == second.created + second.updated + second.unchanged + second.invalid
+
+    for obj in newer:
+        stored = StixObject.objects.get(stix_id=obj["id"])
+        assert stored.data == obj
+        previous = StixObjectVersion.objects.get(stix_object=stored)
+        assert previous.data == next(o for o in objects if o["id"] == obj["id"])
+        assert previous.superseded_by_run_id == second.pk
+    assert StixObject.objects.get(stix_id=older["id"]).data != older  # an older version never wins
+    assert not StixObject.objects.filter(stix_id__in=["indicator--not-a-uuid", invalid[1]["id"]]).exists()
+
+    snapshot = api.get(f"/api/threat-feeds/task-status/{second.task_id}/").json()
+    assert snapshot["progress"]["updated"] == 3 and snapshot["progress"]["invalid"] == 3
+    assert len(snapshot["invalid_samples"]) == 3
+
+
+def test_malformed_bundle_fails_the_run_with_a_clear_error(
+    api: Any, celery_worker: Any, wait_for_run: Any
+) -> None:
+    feed = api.post(
+        "/api/threat-feeds/", {"name": "broken", "source_type": "stix_bundle"}, format="json"
+    ).json()
+    data = io.BytesIO(b'{"type": "bundle", "objects": [{"type": "indicator", ')
+    data.name = "broken.json"
+    api.post(f"/api/threat-feeds/{feed['id']}/upload/", {"file": data}, format="multipart")
+    run = _consume(api, feed["id"], wait_for_run)
+    assert run.status == "failed" and run.error_code == "malformed_json"
+    snapshot = api.get(f"/api/threat-feeds/task-status/{run.task_id}/").json()
+    assert snapshot["error"]["code"] == "malformed_json" and snapshot["error"]["detail"]
+    assert StixObject.objects.count() == 0
