@@ -60,7 +60,7 @@ def test_newer_versions_update_objects_and_invalid_objects_are_skipped(
             "modified": "2022-01-01T00:00:00Z",
             "valid_from": "2022-01-01T00:00:00Z",
             "pattern": "[ipv4-addr:value = '1.2.3.4'",
-        },  # fmt: skip
+        },
         "not an object",
     ]
     edition2 = {**bundle, "objects": [*objects, *newer, older, *invalid]}
