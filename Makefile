@@ -1,6 +1,6 @@
 # CRISP developer entry points (SPEC §3). Needs Python 3.11+ (and Node 20 once frontend/ exists).
 #   make run     venv + requirements + dashboard, then migrate, bootstrap, web/worker/beat/demo TAXII
-#   make test    venv + dev requirements + dashboard, then pytest (PYTEST_ARGS="..." passes options)
+#   make test    venv + dev requirements + dashboard, then pytest (PYTEST_ARGS="..." passes options) + Vitest
 #   make lint    ruff check + ruff format --check
 #   make bench   benchmarks (python -m bench; BENCH_ARGS="..." passes options)
 # DATABASE_URL / REDIS_URL are used when set; otherwise SQLite and an embedded Redis under var/.
@@ -20,6 +20,7 @@ run: $(REQ_STAMP) frontend
 
 test: $(DEV_STAMP) frontend
 	$(PY) -m crisp.stack test $(PYTEST_ARGS)
+	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .

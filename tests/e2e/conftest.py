@@ -36,7 +36,9 @@ def dashboard_built() -> Path:
 
     index = Path(settings.FRONTEND_DIST) / "index.html"
     if not index.exists():
-        pytest.fail(f"the dashboard is not built ({index} is missing): run `cd frontend && npm ci && npm run build`")
+        pytest.fail(
+            f"the dashboard is not built ({index} is missing): run `cd frontend && npm ci && npm run build`"
+        )
     if Path(settings.FRONTEND_DIST) not in [Path(p) for p in settings.STATICFILES_DIRS]:
         pytest.fail("frontend/dist is not in STATICFILES_DIRS (was it built after Django started?)")
     return index
@@ -54,7 +56,9 @@ def browser(dashboard_built: Path) -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
             yield chromium
             chromium.close()
     finally:

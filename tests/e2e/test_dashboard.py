@@ -27,7 +27,9 @@ def _nav(page: Any, name: str) -> None:
 
 
 def _latest_run(feed: ThreatFeed, *, after: int = 0) -> FeedRun:
-    return wait_until(lambda: FeedRun.objects.filter(feed=feed, pk__gt=after).order_by("-pk").first(), timeout=20)
+    return wait_until(
+        lambda: FeedRun.objects.filter(feed=feed, pk__gt=after).order_by("-pk").first(), timeout=20
+    )
 
 
 def _start_from_feeds_page(page: Any, feed: ThreatFeed, *, after: int = 0) -> FeedRun:
@@ -92,7 +94,9 @@ def test_stop_now_then_cancel_job_from_the_dashboard(
         assert first.status == RunStatus.STOPPED and first.objects_kept > 0
         expect(card).to_have_attribute("data-status", "stopped")
         expect(card.get_by_test_id("cancellation")).to_contain_text(f"{first.objects_kept:,} objects kept")
-        expect(card.get_by_test_id("cancellation")).to_contain_text("Stop now by analyst — “enough for today”")
+        expect(card.get_by_test_id("cancellation")).to_contain_text(
+            "Stop now by analyst — “enough for today”"
+        )
         expect(card.get_by_test_id("cancellation")).to_contain_text("latency")
 
         # 2. Started again, then Cancel job: the store ends exactly as it was before this run.
@@ -105,7 +109,9 @@ def test_stop_now_then_cancel_job_from_the_dashboard(
         second = wait_for_run(second.pk)
         assert second.status == RunStatus.CANCELLED and second.objects_removed > 0
         expect(card).to_have_attribute("data-status", "cancelled")
-        expect(card.get_by_test_id("cancellation")).to_contain_text(f"{second.objects_removed:,} objects removed")
+        expect(card.get_by_test_id("cancellation")).to_contain_text(
+            f"{second.objects_removed:,} objects removed"
+        )
         assert store_snapshot() == before
 
         # 3. The cancelled run's detail: who, why, latency, removed count.
@@ -124,7 +130,9 @@ def test_stop_now_then_cancel_job_from_the_dashboard(
         expect(rows.filter(has_text="enough for today")).to_contain_text("stopped")
         expect(rows.filter(has_text="wrong collection")).to_contain_text("cancelled")
         _nav(page, "Feeds")
-        expect(page.locator(f'[data-testid="feed-row"][data-feed-id="{feed.pk}"]')).to_contain_text("cancelled")
+        expect(page.locator(f'[data-testid="feed-row"][data-feed-id="{feed.pk}"]')).to_contain_text(
+            "cancelled"
+        )
         screenshot(page, "feeds.png")
 
 
@@ -138,6 +146,15 @@ def test_a_user_without_rights_sees_no_cancel_buttons(
         sign_in(owner_page, "analyst", PASSWORD)
         run = _start_from_feeds_page(owner_page, feed)
         owner_card = _open_monitor_and_watch_progress(owner_page, run)
+        # Keyboard: the dialog opens from a focused button, Esc closes it, focus returns to the button.
+        cancel_job = owner_card.get_by_role("button", name="Cancel job")
+        cancel_job.focus()
+        owner_page.keyboard.press("Enter")
+        dialog = owner_page.get_by_role("dialog", name=re.compile("Cancel job"))
+        expect(dialog.get_by_label(re.compile("Reason"))).to_be_focused()
+        owner_page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        expect(cancel_job).to_be_focused()
         expect(owner_card.get_by_role("button", name="Stop now")).to_be_visible()
 
         viewer = new_page()
@@ -168,9 +185,13 @@ def test_the_starter_is_told_when_someone_else_cancels_their_run(
         sign_in(page, "analyst", PASSWORD)
         run = feed_run_start(feed=feed, user=user, trigger="dashboard")
         _open_monitor_and_watch_progress(page, run)
-        feed_run_cancel(run_id=run.pk, user=admin, mode="cancel_job", reason="duplicate of the OTX feed", source="api")
+        feed_run_cancel(
+            run_id=run.pk, user=admin, mode="cancel_job", reason="duplicate of the OTX feed", source="api"
+        )
         toast = page.get_by_test_id("toast").filter(has_text="was cancelled")
-        expect(toast).to_contain_text(f"Your run #{run.pk} of “Watched feed” was cancelled (rolled back) by admin")
+        expect(toast).to_contain_text(
+            f"Your run #{run.pk} of “Watched feed” was cancelled (rolled back) by admin"
+        )
         expect(toast).to_contain_text("duplicate of the OTX feed")
         assert wait_for_run(run.pk).status == RunStatus.CANCELLED
 
@@ -190,3 +211,9 @@ def test_wrong_password_and_expired_session_lead_to_the_login_page(new_page: Any
     expect(page.get_by_role("heading", name="Feeds", level=1)).to_be_visible()
     Session.objects.all().delete()  # the session ends server-side (expiry, logout elsewhere)
     expect(page.get_by_test_id("login-form")).to_contain_text("Your session has expired", timeout=10_000)
+
+    sign_in(page, "analyst", PASSWORD)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("login-form")).to_contain_text("You have signed out.")
+    page.reload()
+    expect(page.get_by_test_id("login-form")).to_be_visible()  # the session really ended

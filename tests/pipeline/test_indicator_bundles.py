@@ -3,11 +3,10 @@ match the per-path counts computed independently in ../shared/datasets/manifest.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import re
 
 import pytest
 from django.db.models import Count
@@ -21,7 +20,8 @@ from threat_feeds.services.runs import _RunRecorder
 from threat_feeds.sources.base import FeedConfig
 from threat_feeds.sources.stix_bundle import StixBundleSource
 
-pytestmark = pytest.mark.django_db
+# Storage runs in a thread with its own connection: it must see committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Written here, independently of threat_feeds/pipeline/patterns.py, from the STIX 2.1 object paths.
 EXPECTED_KIND = {
@@ -46,12 +46,21 @@ EXPECTED_KIND = {
     "file:hashes.md5": "md5",
     "file:hashes.'MD5'": "md5",
 }
-GROUPS = ["stix21/amnesty", "stix21/mvt", "stix21/oasis", "stix21/sekoia", "stix20/talos", "stix20/unit42-playbooks"]
+GROUPS = [
+    "stix21/amnesty",
+    "stix21/mvt",
+    "stix21/oasis",
+    "stix21/sekoia",
+    "stix20/talos",
+    "stix20/unit42-playbooks",
+]
 
 
 def _without_equality(objects: list[dict[str, Any]], path: str) -> int:
     """Indicators that name `path` only with a non-equality operator (LIKE, MATCHES, ...): no observable."""
-    operators = re.compile(re.escape(path) + r"\s*(NOT\s+)?(=|!=|<=|>=|<|>|LIKE|MATCHES|IN|ISSUBSET|ISSUPERSET)")
+    operators = re.compile(
+        re.escape(path) + r"\s*(NOT\s+)?(=|!=|<=|>=|<|>|LIKE|MATCHES|IN|ISSUBSET|ISSUPERSET)"
+    )
     count = 0
     for obj in objects:
         if obj.get("type") == "indicator":
@@ -62,7 +71,9 @@ def _without_equality(objects: list[dict[str, Any]], path: str) -> int:
 
 def _ingest_file(path: Path, feed: ThreatFeed) -> FeedRun:
     run = FeedRun.objects.create(feed=feed, status="running")
-    config = FeedConfig(source_type="stix_bundle", url="", page_size=1000, settings={"upload_path": str(path)})
+    config = FeedConfig(
+        source_type="stix_bundle", url="", page_size=1000, settings={"upload_path": str(path)}
+    )
     checkpoint = RunCheckpoint()
     ingest(
         source=StixBundleSource(config, checkpoint),

@@ -28,7 +28,7 @@ def feed_run_cancel(
     from threat_feeds.tasks import celery_revoke  # keeps Celery out of this module's import graph
 
     with transaction.atomic():
-        run = FeedRun.objects.select_for_update().select_related("feed").get(pk=run_id)
+        run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
         if user is not None and not can_cancel(user, run):
             raise NotAllowed("only the user who started this run, the feed's owner or staff may cancel it")
         if run.status in RunStatus.terminal():

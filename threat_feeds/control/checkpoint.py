@@ -43,6 +43,8 @@ class RunCheckpoint:
         self.last_where = ""
         self.signalled_at: float | None = None
         self.current_stage = ""
+        self._storing = False
+        self._stage_lock = threading.Lock()
         self._abort_hooks: list[Callable[[], None]] = []
 
     # --- the signal side (any thread) --------------------------------------------------
@@ -92,7 +94,10 @@ class RunCheckpoint:
 
     @contextlib.contextmanager
     def protected(self) -> Iterator[None]:
-        """A section (a storage transaction) that a signal must not tear; checked right after."""
+        """A section of the main thread (a database write) that a signal must not tear."""
+        if threading.get_ident() != self._main_ident:
+            yield  # other threads are never interrupted by the signal
+            return
         self._protected += 1
         try:
             yield
@@ -114,8 +119,32 @@ class RunCheckpoint:
         self(f"wait:{reason}")
         self.stage(previous)
 
+    # --- stages -------------------------------------------------------------------------
+    # The fetching side (sources) and the storing side (the store thread) work at the same time;
+    # the run shows one stage: waiting beats storing, which beats what the fetching side does.
     def stage(self, name: str) -> None:
+        """The fetching side's stage (connecting, fetching, waiting)."""
         self.current_stage = name
-        if self._on_stage is not None and name:
-            with self.protected():
-                self._on_stage(name)
+        self._publish_stage()
+
+    @contextlib.contextmanager
+    def storing(self) -> Iterator[None]:
+        """The storing side is busy for the duration of the block."""
+        self._storing = True
+        self._publish_stage()
+        try:
+            yield
+        finally:
+            self._storing = False
+            self._publish_stage()
+
+    def _publish_stage(self) -> None:
+        if self._on_stage is None:
+            return
+        shown = self.current_stage
+        if self._storing and shown != "waiting":
+            shown = "storing"
+        if not shown:
+            return
+        with self._stage_lock, self.protected():
+            self._on_stage(shown)

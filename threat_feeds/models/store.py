@@ -41,21 +41,39 @@ class StixObjectVersion(models.Model):
         ordering = ["-superseded_at", "-id"]
 
 
+# Provenance rows are written in bulk, one per object per run. Their foreign keys carry no database
+# constraint (each would cost a deferred trigger check per row at every commit, the largest single
+# cost of a batch); the upsert writes them from rows it has just joined, rollback deletes them
+# before their targets, and the ORM's on_delete still cascades.
+_BULK = {"db_constraint": False}
+
+
 class ObjectProvenance(models.Model):
     """Which run provided which object, and what it did to it."""
 
-    run = models.ForeignKey("threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links")
-    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+")
-    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="provenance")
+    run = models.ForeignKey(
+        "threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links", **_BULK
+    )
+    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", **_BULK)
+    stix_object = models.ForeignKey(
+        StixObject, on_delete=models.CASCADE, related_name="provenance", db_index=False, **_BULK
+    )
     action = models.CharField(max_length=10, choices=ObjectAction.choices)
     previous_version = models.ForeignKey(
-        StixObjectVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        StixObjectVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        **_BULK,
     )
     seen_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "stix_object"], name="one_link_per_run_object")]
-        indexes = [models.Index(fields=["stix_object", "run"]), models.Index(fields=["feed"])]
+        # Every index costs on each bulk insert: this one serves the upsert's conflict target and
+        # rollback's "does another run provide it?"; run_id and feed_id have their FK indexes.
+        constraints = [models.UniqueConstraint(fields=["stix_object", "run"], name="one_link_per_run_object")]
 
 
 class Indicator(models.Model):
@@ -80,17 +98,22 @@ class Indicator(models.Model):
 class IndicatorProvenance(models.Model):
     """An indicator value extracted from one STIX object's pattern, by one run."""
 
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="provenance")
-    run = models.ForeignKey("threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="indicator_links")
-    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+")
-    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="indicator_links")
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, related_name="provenance", db_index=False, **_BULK
+    )
+    run = models.ForeignKey(
+        "threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="indicator_links", **_BULK
+    )
+    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", **_BULK)
+    stix_object = models.ForeignKey(
+        StixObject, on_delete=models.CASCADE, related_name="indicator_links", **_BULK
+    )
     path = models.CharField(max_length=300)  # the pattern's object path, e.g. file:hashes.'SHA-256'
     seen_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "stix_object", "indicator", "path"], name="one_indicator_link_per_run"
+                fields=["indicator", "run", "stix_object", "path"], name="one_indicator_link_per_run"
             )
         ]
-        indexes = [models.Index(fields=["indicator", "run"])]

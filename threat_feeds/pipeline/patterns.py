@@ -39,8 +39,21 @@ class PatternError(ValueError):
     pass
 
 
+# The commonest pattern of all: one observation with one equality, e.g. [domain-name:value = 'x'].
+_SINGLE = re.compile(
+    r"\[\s*([a-z_][a-z0-9_-]*:[A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|'[^'\\]+')|\[(?:\d+|\*)\])*)"
+    r"\s*=\s*'((?:[^'\\]|\\['\\])*)'\s*\]\s*"
+)
+
+
 def _fast_parse(pattern: str) -> list[Comparison] | None:
     """Comparisons of a simple pattern, or None when the pattern needs the full grammar."""
+    single = _SINGLE.fullmatch(pattern)
+    if single is not None:
+        value = single.group(2)
+        if "\\" in value:
+            value = value.replace("\\'", "'").replace("\\\\", "\\")
+        return [Comparison(single.group(1), "=", value)]
     pos, end = 0, len(pattern)
     comparisons: list[Comparison] = []
     expect = "lbr"  # a tiny state machine: [ path op literal (AND|OR path op literal)* ] (join [ ... ])*

@@ -1,21 +1,26 @@
 """The page/batch loop: fetch a page, validate it, store it in batches, with a checkpoint at each step.
 
 Knows nothing of Celery or of the run model: what to do after each stored batch (counters,
-cursor) is the caller's `on_batch`, run in the batch's own transaction.
+cursor) is the caller's `on_batch`, run in the batch's own transaction. Storage happens in a
+thread of its own, so the task's main thread (the one a cancel signal interrupts) never holds a
+database transaction: an interrupted read can never tear a batch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from threat_feeds.control.checkpoint import RunCheckpoint
 from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
-from threat_feeds.pipeline.validate import validate_page
-from threat_feeds.sources.base import Source
+from threat_feeds.pipeline.validate import PageValidation, validate_page
+from threat_feeds.sources.base import Page, Source
 
 MAX_BATCH = 1000
 
@@ -31,31 +36,50 @@ class BatchReport:
     total_expected: int | None = None
 
 
-def ingest(
-    *,
-    source: Source,
-    cursor: Mapping[str, Any],
-    writer: StoreWriter,
-    checkpoint: RunCheckpoint,
-    on_batch: Callable[[BatchReport], None],
-    batch_size: int = MAX_BATCH,
-) -> None:
-    batch_size = max(1, min(batch_size, MAX_BATCH))
-    checkpoint.stage("connecting")
-    for page in source.pages(cursor):
-        checkpoint("page_received")
-        checkpoint.stage("storing")
-        validation = validate_page(page.objects)
+class _StoreBehind(threading.Thread):
+    """Stores validated pages in a thread of its own while the caller fetches and validates the next.
+
+    Database waits release the GIL, so fetching/validating page N+1 overlaps storing page N. At most
+    one page waits in the queue, so memory stays bounded by two pages whatever the feed's size.
+    """
+
+    def __init__(self, *, writer: StoreWriter, checkpoint: RunCheckpoint, on_batch: Callable[[BatchReport], None],
+                 batch_size: int) -> None:  # fmt: skip
+        super().__init__(name="crisp-store", daemon=True)
+        self.writer, self.checkpoint, self.on_batch, self.batch_size = (
+            writer,
+            checkpoint,
+            on_batch,
+            batch_size,
+        )
+        self.pages: queue.Queue[tuple[Page, PageValidation] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                item = self.pages.get()
+                if item is None:
+                    return
+                with self.checkpoint.storing():
+                    self._store(*item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
+            self.error = exc
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _store(self, page: Page, validation: PageValidation) -> None:
         invalid = [f"page problem: {p}" for p in page.problems] + validation.invalid
         valid = validation.valid
-        starts = list(range(0, len(valid), batch_size)) or [0]
+        starts = list(range(0, len(valid), self.batch_size)) or [0]
         for index, start in enumerate(starts):
-            checkpoint("before_batch")
-            batch = valid[start : start + batch_size]
+            self.checkpoint("before_batch")
+            batch = valid[start : start + self.batch_size]
             first, last = index == 0, index == len(starts) - 1
-            with checkpoint.protected(), transaction.atomic():
-                counts = writer.write(batch)
-                on_batch(
+            with transaction.atomic():
+                counts = self.writer.write(batch)
+                self.on_batch(
                     BatchReport(
                         counts=counts,
                         fetched=len(batch) + (len(invalid) if first else 0),
@@ -65,5 +89,61 @@ def ingest(
                         total_expected=page.total_expected,
                     )
                 )
-            checkpoint("after_batch")
-        checkpoint.stage("fetching")
+            self.checkpoint("after_batch")
+
+    def submit(self, page: Page, validation: PageValidation) -> None:
+        while True:
+            self._raise_error()
+            try:
+                self.pages.put((page, validation), timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait until every submitted page is stored; re-raise what stopped the writer."""
+        while self.is_alive():
+            try:
+                self.pages.put(None, timeout=0.05)
+                break
+            except queue.Full:
+                self._raise_error()
+        self.join()
+        self._raise_error()
+
+    def abandon(self) -> None:
+        """Drop the page not yet started and wait for the batch in progress (it commits or rolls back whole)."""
+        self._stopping.set()
+        with contextlib.suppress(queue.Empty):
+            self.pages.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self.pages.put_nowait(None)
+        self.join()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def ingest(
+    *,
+    source: Source,
+    cursor: Mapping[str, Any],
+    writer: StoreWriter,
+    checkpoint: RunCheckpoint,
+    on_batch: Callable[[BatchReport], None],
+    batch_size: int = MAX_BATCH,
+) -> None:
+    """Fetch and validate pages here, store them behind (see _StoreBehind), checkpointing throughout."""
+    batch_size = max(1, min(batch_size, MAX_BATCH))
+    store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size)
+    store.start()
+    try:
+        checkpoint.stage("connecting")
+        for page in source.pages(cursor):
+            checkpoint("page_received")
+            store.submit(page, validate_page(page.objects))
+        store.finish()
+    except BaseException:
+        store.abandon()
+        raise

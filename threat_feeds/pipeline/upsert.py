@@ -150,6 +150,9 @@ class StoreWriter:
             raise RuntimeError(f"unsupported database backend {self.vendor!r}")
 
     def _adapt(self, value: datetime | None) -> Any:
+        # psycopg adapts datetimes itself; SQLite stores Django's text form.
+        if self.vendor == "postgresql" or value is None:
+            return value
         return self.connection.ops.adapt_datetimefield_value(value)
 
     def _existing(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[int, datetime | None]]:
@@ -177,13 +180,16 @@ class StoreWriter:
         }
         return {pk for pk, obj in pairs if stored.get(pk) == obj.data}
 
-    def _load(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    def _load(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]], keys: str) -> None:
         # Emptied explicitly too: inside an outer transaction ON COMMIT DELETE ROWS never fires.
         cursor.execute(f"DELETE FROM {table}")
         if self.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            # Temp tables get no autovacuum statistics; without them the planner hash-joins the
+            # whole store (a cost growing with the store) instead of probing its index per row.
+            cursor.execute(f"ANALYZE {table} ({keys})")
         else:
             marks = ",".join(["%s"] * (columns.count(",") + 1))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
@@ -195,6 +201,10 @@ class StoreWriter:
             return counts
         now = self._adapt(timezone.now())
         with self.connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                # Safe to lose on a crash: the batch and the cursor that records it commit together,
+                # so an unflushed batch is simply fetched again by the next run.
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
             for ddl in _STAGE_DDL[self.vendor]:
                 cursor.execute(ddl)
             existing = self._existing(cursor, [o.stix_id for o in batch])
@@ -233,7 +243,7 @@ class StoreWriter:
                 )
                 links.extend((obj.stix_id, kind, value, path) for kind, value, path in obj.indicators)
 
-            self._load(cursor, "crisp_stage_objects", _STAGE_COLUMNS, rows)
+            self._load(cursor, "crisp_stage_objects", _STAGE_COLUMNS, rows, "stix_id, object_id")
             if counts.updated:
                 cursor.execute(_INSERT_VERSIONS, [self.run_id, now])
                 cursor.execute(_UPDATE_OBJECTS, [now])
@@ -241,7 +251,7 @@ class StoreWriter:
                 cursor.execute(_INSERT_OBJECTS, [now, now])
             cursor.execute(_INSERT_PROVENANCE, [self.run_id, self.feed_id, self.run_id, now])
             if links:
-                self._load(cursor, "crisp_stage_links", _LINK_COLUMNS, links)
+                self._load(cursor, "crisp_stage_links", _LINK_COLUMNS, links, "stix_id, kind, value")
                 empty_json = "'{}'::jsonb" if self.vendor == "postgresql" else "'{}'"
                 cursor.execute(_INSERT_INDICATORS.format(empty_json=empty_json), [now])
                 cursor.execute(_INSERT_INDICATOR_LINKS, [self.run_id, self.feed_id, now])

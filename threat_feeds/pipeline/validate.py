@@ -57,6 +57,7 @@ _REQUIRED = {
     "vulnerability": ("name",),
     "report": ("name", "published"),
 }
+_VALID_TYPES: set[str] = set()
 _REFS = {"relationship": ("source_ref", "target_ref"), "sighting": ("sighting_of_ref",)}
 
 
@@ -98,8 +99,12 @@ def validate_object(obj: Any) -> ValidObject:
     if not isinstance(obj, dict):
         raise InvalidObject(f"not a JSON object but {type(obj).__name__}")
     stix_type = obj.get("type")
-    if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
+    if isinstance(stix_type, str) and stix_type in _VALID_TYPES:
+        pass  # a feed repeats a few dozen types: check each once
+    elif not isinstance(stix_type, str) or not _TYPE.match(stix_type):
         raise InvalidObject(f"invalid or missing 'type': {str(stix_type)[:60]!r}")
+    elif len(_VALID_TYPES) < 10_000:
+        _VALID_TYPES.add(stix_type)
     if stix_type == "bundle":
         raise InvalidObject("a bundle nested inside objects")
     stix_id = obj.get("id")

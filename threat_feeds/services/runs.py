@@ -82,14 +82,17 @@ class _RunRecorder:
                 fields["invalid_samples"] = self.samples
         if report.total_expected is not None:
             fields["total_expected"] = report.total_expected
+        move_cursor = report.page_done and report.page_cursor is not None
         if report.page_done:
             fields["pages"] = F("pages") + 1
-            if report.page_cursor is not None:
-                fields["cursor_after"] = report.page_cursor
-                ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
+        if move_cursor:
+            fields["cursor_after"] = report.page_cursor
+        # Rows are locked run first, then feed, everywhere (cancel, finalise): no lock-order deadlock.
         # A run finalised by someone else (escalation, reaper) must not gain data after the fact.
         if not FeedRun.objects.filter(pk=self.run_id, status__in=RunStatus.active()).update(**fields):
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
+        if move_cursor:
+            ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
@@ -165,7 +168,8 @@ def run_finalize(
 ) -> str:
     """Bring a run to exactly one terminal state, whoever calls (worker, reaper, escalation)."""
     with transaction.atomic():
-        run = FeedRun.objects.select_for_update().select_related("feed").get(pk=run_id)
+        # Only the run row is locked (of=self): batches lock the feed row first, then the run.
+        run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
         if run.status in RunStatus.terminal():
             return run.status
         now = timezone.now()
