@@ -98,28 +98,58 @@ def test_cancel_job_restores_previous_versions(
     assert not StixObjectVersion.objects.exists()
 
 
-def test_cancel_interrupts_a_stalled_read(api: Any, user: Any, celery_worker: Any, wait_for_run: Any) -> None:
+MODES = [("stop_now", "stopped"), ("cancel_job", "cancelled")]
+
+
+@pytest.mark.parametrize(("mode", "final"), MODES)
+def test_cancel_interrupts_a_stalled_read(
+    api: Any, user: Any, celery_worker: Any, wait_for_run: Any, mode: str, final: str
+) -> None:
     # The server accepts the 4th page request and never answers; the source's socket timeout is 30 s.
     with demo_server(objects=2000, page_max=100, stall_after_pages=3) as server:
         feed = taxii_feed(server, name="stalling", owner=user)
         run = feed_run_start(feed=feed, user=user)
         wait_until(lambda: run_reached(run.pk, pages=3, stage="fetching"))
         time.sleep(0.3)  # now blocked inside the read
-        _cancel(api, run, "stop_now")
+        _cancel(api, run, mode)
         run = wait_for_run(run.pk, timeout=10)  # far below the 30 s socket timeout
-    assert run.status == "stopped" and run.pages == 3
-    assert run.objects_kept == StixObject.objects.count() == 300
+    assert run.status == final and run.pages == 3
+    assert StixObject.objects.count() == (300 if mode == "stop_now" else 0)
 
 
-def test_cancel_during_retry_after_wait(api: Any, user: Any, celery_worker: Any, wait_for_run: Any) -> None:
+@pytest.mark.parametrize(("mode", "final"), MODES)
+def test_cancel_during_retry_after_wait(
+    api: Any, user: Any, celery_worker: Any, wait_for_run: Any, mode: str, final: str
+) -> None:
     with demo_server(objects=2000, page_max=100, retry_after_every=3, retry_after_seconds=120) as server:
         feed = taxii_feed(server, name="rate limited", owner=user)
         run = feed_run_start(feed=feed, user=user)
-        wait_until(lambda: run_reached(run.pk, pages=1, stage="waiting"))
-        _cancel(api, run, "cancel_job")
-        run = wait_for_run(run.pk, timeout=10)
-    assert run.status == "cancelled"
-    assert StixObject.objects.count() == 0
+        wait_until(lambda: run_reached(run.pk, pages=2, stage="waiting"))
+        _cancel(api, run, mode)
+        run = wait_for_run(run.pk, timeout=10)  # far below the 120 s Retry-After
+    assert run.status == final
+    assert StixObject.objects.count() == (run.created if mode == "stop_now" else 0)
+
+
+@pytest.mark.parametrize(("mode", "final"), MODES)
+def test_cancel_mid_batch_never_leaves_half_a_batch(
+    api: Any, user: Any, celery_worker: Any, wait_for_run: Any, mode: str, final: str
+) -> None:
+    before = store_snapshot()
+    with demo_server(objects=30000, page_max=1000) as server:
+        feed = taxii_feed(server, name="big pages", owner=user, page_size=1000)
+        run = feed_run_start(feed=feed, user=user)
+        wait_until(lambda: run_reached(run.pk, pages=1, stage="storing"), interval=0.005)
+        _cancel(api, run, mode)
+        run = wait_for_run(run.pk, timeout=20)
+    assert run.status == final
+    assert run.fetched % 1000 == 0 and run.pages == run.fetched // 1000  # whole batches only
+    if mode == "stop_now":
+        assert StixObject.objects.count() == run.created == run.objects_kept
+        feed.refresh_from_db()
+        assert feed.cursor == run.cursor_after
+    else:
+        assert store_snapshot() == before
 
 
 def test_cancelled_queued_run_never_starts(api: Any, user: Any, celery_worker: Any) -> None:
