@@ -1,17 +1,22 @@
 """Undo every write of one run (cancel_job): set-based, exact, and safe to repeat.
 
 Created objects go unless another run also provides them; updated objects get the version the
-run replaced (unless a later run has changed them since); the run's provenance goes.
+run replaced (unless a later run has changed them since); indicators an enrichment run changed get
+their previous enrichment back (same rule); the run's provenance goes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from threat_feeds.models import IndicatorEnrichment
 from threat_feeds.pipeline.upsert import IND, IPROV, OBJ, PROV, VER
+
+ENR = IndicatorEnrichment._meta.db_table
 
 _TEMP = {
     "postgresql": "CREATE TEMP TABLE IF NOT EXISTS crisp_rb_{name} (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
@@ -22,7 +27,7 @@ _TEMP = {
 @dataclass(slots=True)
 class RollbackResult:
     removed: int
-    restored: int
+    restored: int  # objects given their previous version back, and indicators their previous enrichment
     indicators_removed: int
 
 
@@ -55,7 +60,12 @@ def run_rollback(run_id: int) -> RollbackResult:
             [now, run_id, run_id],
         )
         restored = cur.rowcount
+        restored += _restore_enrichments(cur, run_id)
         cur.execute(f"DELETE FROM {IPROV} WHERE run_id = %s", [run_id])
+        cur.execute(
+            f"""DELETE FROM {ENR} WHERE indicator_id IN (SELECT id FROM crisp_rb_indicators)
+            AND NOT EXISTS (SELECT 1 FROM {IPROV} l WHERE l.indicator_id = {ENR}.indicator_id)"""
+        )
         cur.execute(
             f"""DELETE FROM {IND} WHERE id IN (SELECT id FROM crisp_rb_indicators)
             AND NOT EXISTS (SELECT 1 FROM {IPROV} l WHERE l.indicator_id = {IND}.id)"""
@@ -68,3 +78,18 @@ def run_rollback(run_id: int) -> RollbackResult:
         cur.execute(f"DELETE FROM {OBJ} WHERE id IN (SELECT id FROM crisp_rb_objects)")
         removed = cur.rowcount
     return RollbackResult(removed=removed, restored=restored, indicators_removed=indicators_removed)
+
+
+def _restore_enrichments(cur: Any, run_id: int) -> int:
+    """Give indicators the enrichment they had before this run, unless a later run enriched them since."""
+    cur.execute(
+        f"""UPDATE {IND} SET enrichment = e.previous_enrichment, enriched_at = e.previous_enriched_at
+        FROM {ENR} e
+        WHERE e.run_id = %s AND {IND}.id = e.indicator_id
+          AND NOT EXISTS (SELECT 1 FROM {ENR} later WHERE later.indicator_id = e.indicator_id
+                          AND later.id > e.id AND later.run_id <> %s)""",
+        [run_id, run_id],
+    )
+    restored = cur.rowcount
+    cur.execute(f"DELETE FROM {ENR} WHERE run_id = %s", [run_id])
+    return restored

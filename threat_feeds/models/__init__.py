@@ -2,11 +2,19 @@
 
 from .feeds import ThreatFeed
 from .runs import FeedRun
-from .store import Indicator, IndicatorProvenance, ObjectProvenance, StixObject, StixObjectVersion
+from .store import (
+    Indicator,
+    IndicatorEnrichment,
+    IndicatorProvenance,
+    ObjectProvenance,
+    StixObject,
+    StixObjectVersion,
+)
 
 __all__ = [
     "FeedRun",
     "Indicator",
+    "IndicatorEnrichment",
     "IndicatorProvenance",
     "ObjectProvenance",
     "StixObject",

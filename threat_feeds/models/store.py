@@ -117,3 +117,21 @@ class IndicatorProvenance(models.Model):
                 fields=["indicator", "run", "stix_object", "path"], name="one_indicator_link_per_run"
             )
         ]
+
+
+class IndicatorEnrichment(models.Model):
+    """One enrichment run's write to one indicator, with what it replaced: cancel_job puts that back."""
+
+    run = models.ForeignKey("threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="enrichments")
+    # No database constraint: a TAXII rollback deletes indicators with raw SQL (after these rows).
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, related_name="enrichment_links", db_constraint=False
+    )
+    source = models.CharField(max_length=40)  # the key written in Indicator.enrichment, e.g. "virustotal"
+    previous_enrichment = models.JSONField(default=dict, blank=True)
+    previous_enriched_at = models.DateTimeField(null=True, blank=True)
+    enriched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "indicator"], name="one_enrichment_per_run")]
+        indexes = [models.Index(fields=["indicator", "-id"])]

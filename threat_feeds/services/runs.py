@@ -21,6 +21,7 @@ from threat_feeds.errors import StateConflict
 from threat_feeds.models import FeedRun, ThreatFeed
 from threat_feeds.pipeline.runner import BatchReport, ingest
 from threat_feeds.pipeline.upsert import StoreWriter
+from threat_feeds.services.enrichment import run_enrichment
 from threat_feeds.services.feeds import feed_config
 from threat_feeds.sources import get_source_class
 from threat_feeds.sources.base import SourceError
@@ -128,18 +129,23 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         listener.ready.wait(2.0)
         monitor.beat()  # picks up a cancel recorded before the listener subscribed
         source = get_source_class(run.feed.source_type)(feed_config(run.feed), checkpoint)
+        enriches = getattr(source, "enriches", False)
         if settings.CRISP_INTERRUPT_BLOCKING_CALLS:
-            checkpoint.arm()
+            if not enriches:  # enrichment sources cancel their own request in flight (abort)
+                checkpoint.arm()
             checkpoint.on_signal(source.abort)
         try:
-            ingest(
-                source=source,
-                cursor=run.cursor_before,
-                writer=StoreWriter(run_id=run.pk, feed_id=run.feed_id),
-                checkpoint=checkpoint,
-                on_batch=recorder.on_batch,
-                batch_size=min(run.feed.page_size or 1000, settings.CRISP_STORE_BATCH_SIZE),
-            )
+            if enriches:
+                run_enrichment(run=run, source=source, checkpoint=checkpoint)
+            else:
+                ingest(
+                    source=source,
+                    cursor=run.cursor_before,
+                    writer=StoreWriter(run_id=run.pk, feed_id=run.feed_id),
+                    checkpoint=checkpoint,
+                    on_batch=recorder.on_batch,
+                    batch_size=min(run.feed.page_size or 1000, settings.CRISP_STORE_BATCH_SIZE),
+                )
         finally:
             checkpoint.disarm()  # from here on no signal may interrupt: we are finalising
     except RunInterrupted as exc:

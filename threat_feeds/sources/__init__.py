@@ -9,6 +9,8 @@ from threat_feeds.sources.base import Source
 SOURCES: dict[str, str] = {
     "taxii21": "threat_feeds.sources.taxii21.Taxii21Source",
     "stix_bundle": "threat_feeds.sources.stix_bundle.StixBundleSource",
+    "otx": "threat_feeds.sources.otx.OtxSource",
+    "virustotal": "threat_feeds.sources.virustotal.VirusTotalSource",
 }
 
 

@@ -1,0 +1,154 @@
+"""VirusTotal v3 lookups through vt-py, for enrichment runs (see pipeline/enrich.py).
+
+vt-py is asyncio-based; each lookup runs as a task on an event loop owned by this source, so a
+cancel (from another thread) cancels the task in flight instead of waiting for a socket timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import vt
+
+from .base import Checkpoint, FeedConfig, Page, Source, SourceError
+
+DEFAULT_HOST = "https://www.virustotal.com"
+# Store indicator kind -> VirusTotal collection.
+COLLECTIONS = {"ipv4": "ip_addresses", "ipv6": "ip_addresses", "domain": "domains", "url": "urls",
+               "md5": "files", "sha1": "files", "sha256": "files"}  # fmt: skip
+AUTH_ERRORS = frozenset({"WrongCredentialsError", "AuthenticationRequiredError", "ForbiddenError",
+                         "UserNotActiveError"})  # fmt: skip
+QUOTA_ERRORS = frozenset({"QuotaExceededError", "TooManyRequestsError"})
+
+
+class QuotaExceeded(SourceError):
+    """VirusTotal answered 429: the key's quota is used up for now (or for the day)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="quota_exceeded")
+
+
+def _when(timestamp: Any) -> str | None:
+    if isinstance(timestamp, (int, float)) and timestamp > 0:
+        return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+    return None
+
+
+def enrichment_of(obj: vt.Object) -> dict[str, Any]:
+    """The part of a VirusTotal object the store keeps (the dashboard reads exactly these keys)."""
+    attributes = json.loads(json.dumps(obj.to_dict().get("attributes", {}), default=str))
+    first = attributes.get("first_submission_date") or attributes.get("creation_date")
+    last = (attributes.get("last_submission_date") or attributes.get("last_analysis_date")
+            or attributes.get("last_modification_date"))  # fmt: skip
+    return {
+        "found": True,
+        "type": obj.type,
+        "id": obj.id,
+        "last_analysis_stats": attributes.get("last_analysis_stats") or {},
+        "reputation": attributes.get("reputation"),
+        "tags": attributes.get("tags") or [],
+        "first_seen": _when(first),
+        "last_seen": _when(last),
+        "last_analysis_date": _when(attributes.get("last_analysis_date")),
+        "total_votes": attributes.get("total_votes") or {},
+    }
+
+
+class VirusTotalSource(Source):
+    """Looks indicators up; enrichment runs call `lookup` instead of `pages`."""
+
+    source_type = "virustotal"
+    enriches = True
+    supported_kinds = tuple(COLLECTIONS)
+
+    def __init__(self, config: FeedConfig, checkpoint: Checkpoint) -> None:
+        super().__init__(config, checkpoint)
+        if not config.api_key:
+            raise SourceError("A VirusTotal feed needs an API key.", code="auth_missing")
+        self.host = (config.url or DEFAULT_HOST).rstrip("/")
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._aborted = False
+        connector = self._loop.run_until_complete(self._connector())
+        self.client = vt.Client(config.api_key, host=self.host, agent="CRISP",
+                                timeout=int(config.request_timeout), connector=connector)  # fmt: skip
+
+    async def _connector(self) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector()
+
+    def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        raise SourceError("VirusTotal feeds enrich indicators; they have no pages.", code="not_paged")
+
+    @staticmethod
+    def path_for(kind: str, value: str) -> str:
+        collection = COLLECTIONS[kind]
+        object_id = vt.url_id(value) if collection == "urls" else value
+        return f"/{collection}/{object_id}"
+
+    def lookup(self, kind: str, value: str) -> dict[str, Any]:
+        """The enrichment for one indicator; {"found": False} when VirusTotal does not know it."""
+        path = self.path_for(kind, value)
+        self.checkpoint("before_request")
+        try:
+            obj = self._run(self.client.get_object_async(path))
+        except asyncio.CancelledError:
+            self.checkpoint("after_request")  # cancelled by abort(): the checkpoint raises
+            raise SourceError("VirusTotal request cancelled.", code="aborted") from None
+        except vt.APIError as exc:
+            self.checkpoint("after_request")
+            if exc.code == "NotFoundError":
+                return {"found": False}
+            raise self._api_error(exc, path) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.checkpoint("after_request")
+            raise SourceError(f"Network error talking to VirusTotal at {self.host}: {exc}",
+                              code="network_error") from exc  # fmt: skip
+        except ValueError as exc:  # not JSON, or JSON without a `data` object
+            self.checkpoint("after_request")
+            raise SourceError(f"VirusTotal answered a malformed response for {path}: {exc}",
+                              code="malformed_response") from exc  # fmt: skip
+        self.checkpoint("after_request")
+        return enrichment_of(obj)
+
+    def _api_error(self, exc: vt.APIError, path: str) -> SourceError:
+        if exc.code in QUOTA_ERRORS:
+            return QuotaExceeded(f"VirusTotal quota exceeded ({exc.code}) for this API key.")
+        if exc.code in AUTH_ERRORS:
+            return SourceError(f"VirusTotal refused the API key ({exc.code}): wrong or revoked key.",
+                               code="auth_failed")  # fmt: skip
+        if exc.code == "ServerError":
+            return SourceError(f"VirusTotal server error for {path}: {str(exc.message)[:200]}",
+                               code="server_error")  # fmt: skip
+        return SourceError(f"VirusTotal answered {exc.code} for {path}: {str(exc.message)[:200]}",
+                           code="http_error")  # fmt: skip
+
+    def _run(self, coroutine: Any) -> Any:
+        if self._aborted:
+            coroutine.close()
+            raise asyncio.CancelledError
+        self._task = self._loop.create_task(coroutine)
+        try:
+            return self._loop.run_until_complete(self._task)
+        finally:
+            self._task = None
+
+    def abort(self) -> None:
+        """From another thread: cancel the request in flight."""
+        self._aborted = True
+        task = self._task
+        if task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(task.cancel)
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._loop.run_until_complete(self.client.close_async())
+            self._loop.run_until_complete(self.client._connector.close())
+        finally:
+            self._loop.close()
