@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from threat_feeds.control.checkpoint import RunCheckpoint
+from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
@@ -55,9 +55,13 @@ class _StoreBehind(threading.Thread):
         self.pages: queue.Queue[tuple[Page, PageValidation] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self._stopping = threading.Event()
+        self._raw_connection: Any = None
+        self._in_batch = False
 
     def run(self) -> None:
         try:
+            connection.ensure_connection()
+            self._raw_connection = connection.connection
             while not self._stopping.is_set():
                 item = self.pages.get()
                 if item is None:
@@ -65,6 +69,10 @@ class _StoreBehind(threading.Thread):
                 with self.checkpoint.storing():
                     self._store(*item)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
+            mode = self.checkpoint.signalled_mode
+            if mode is not None and not isinstance(exc, RunInterrupted):
+                # The statement in flight was cancelled by `interrupt`: its batch rolled back whole.
+                exc = RunInterrupted(mode, "batch_interrupted")
             self.error = exc
         finally:
             connection.close()  # this thread's own connection
@@ -77,6 +85,7 @@ class _StoreBehind(threading.Thread):
             self.checkpoint("before_batch")
             batch = valid[start : start + self.batch_size]
             first, last = index == 0, index == len(starts) - 1
+            self._in_batch = True
             with transaction.atomic():
                 counts = self.writer.write(batch)
                 self.on_batch(
@@ -89,7 +98,19 @@ class _StoreBehind(threading.Thread):
                         total_expected=page.total_expected,
                     )
                 )
+            self._in_batch = False
             self.checkpoint("after_batch")
+
+    def interrupt(self) -> None:
+        """From the signalling thread: cancel the batch statement in flight, so the run stops now
+        instead of after the batch; the batch's transaction then rolls back whole."""
+        raw = self._raw_connection
+        if raw is None or not self._in_batch:
+            return
+        if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
+            raw.cancel_safe(timeout=2.0)
+        elif hasattr(raw, "interrupt"):  # sqlite3
+            raw.interrupt()
 
     def submit(self, page: Page, validation: PageValidation) -> None:
         while True:
@@ -137,6 +158,7 @@ def ingest(
     """Fetch and validate pages here, store them behind (see _StoreBehind), checkpointing throughout."""
     batch_size = max(1, min(batch_size, MAX_BATCH))
     store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size)
+    checkpoint.on_signal(store.interrupt)
     store.start()
     try:
         checkpoint.stage("connecting")

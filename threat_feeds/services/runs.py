@@ -207,6 +207,6 @@ def run_finalize(
             run.cancel_acknowledged_at = now
             fields.append("cancel_acknowledged_at")
         run.stage = RunStage.FINALIZING if run.stage != RunStage.ROLLING_BACK else run.stage
-        run.finished_at = now
+        run.finished_at = timezone.now()  # after any rollback: the latency includes it
         run.save(update_fields=fields)
         return run.status
