@@ -15,7 +15,7 @@ import math
 import time
 from typing import Any
 
-from bench import cancel, common, ingest, memory, profile_ingest, task_status, whatif
+from bench import cancel, common, ingest, memory, otx, profile_ingest, task_status, vt_quota, whatif
 
 
 def _verdict(value: float, target: float, higher_is_better: bool = False) -> str:
@@ -56,6 +56,19 @@ def figures(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     for ph in results.get("task_status", {}).get("phases", []):
         rows.append([f"task-status at 200 req/s, {ph['phase']}", "p99 <= 25 ms",
                      f"p99 {ph['p99_ms']:.1f} ms (achieved {ph['achieved_rate']:.0f}/s)", _verdict(ph["p99_ms"], 25)])  # fmt: skip
+    if o := results.get("otx"):
+        rows.append(
+            [
+                "OTX ingest (OTXv2 SDK, real worker)",
+                "(reference)",
+                f"{o['median_objects_per_s']:,.0f} objects/s",
+                "",
+            ]
+        )
+    if v := results.get("vt_quota"):
+        rows.append([f"VirusTotal quota, two workers, {v['configured_per_window']} per {v['window_seconds']:g} s",
+                     "never above the quota", f"at most {v['max_in_any_window']} in any window",
+                     "met" if v["max_in_any_window"] <= v["configured_per_window"] else "not met"])  # fmt: skip
     return rows
 
 
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes")
     p.add_argument("--only", nargs="*", default=None,
-                   choices=["ingest", "memory", "cancel", "task_status", "profile_ingest", "whatif"])  # fmt: skip
+                   choices=["ingest", "memory", "cancel", "task_status", "profile_ingest", "whatif", "otx", "vt_quota"])  # fmt: skip
     ns = p.parse_args(argv)
     quick = ["--quick"] if ns.quick else []
     steps = {
@@ -73,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         "task_status": lambda: task_status.main(quick),
         "profile_ingest": lambda: profile_ingest.main(quick),
         "whatif": lambda: whatif.main(quick),
+        "otx": lambda: otx.main(quick),
+        "vt_quota": lambda: vt_quota.main(quick),
     }
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
