@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.peers.threaded_http import serve
 
 SUBSCRIBED = "/api/v1/pulses/subscribed"
 
@@ -109,17 +110,11 @@ def _handler(server: OtxServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def otx_server(**options: Any) -> Iterator[OtxServer]:
     """Serve the given pulses on a free port of 127.0.0.1 until the block ends."""
-    http = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    server = OtxServer(url=f"http://127.0.0.1:{http.server_address[1]}", config=OtxServerConfig(**options))
-    http.RequestHandlerClass = _handler(server)
-    http.daemon_threads = True
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        http.shutdown()
-        http.server_close()
-        thread.join(timeout=5)
-        time.sleep(0)
+    servers: list[OtxServer] = []
+
+    def make(url: str) -> tuple[type[BaseHTTPRequestHandler], threading.Event]:
+        servers.append(OtxServer(url=url, config=OtxServerConfig(**options)))
+        return _handler(servers[0]), servers[0].stopping
+
+    with serve(make):
+        yield servers[0]

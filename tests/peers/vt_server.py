@@ -17,9 +17,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.peers.threaded_http import serve
 
 COLLECTION_OF = {"ip_address": "ip_addresses", "domain": "domains", "url": "urls", "file": "files"}
 
@@ -117,17 +119,13 @@ def _handler(server: VtServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def vt_server(datasets: Path, *, api_key: str = "test-vt-key", **options: Any) -> Iterator[VtServer]:
-    http = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    server = VtServer(url=f"http://127.0.0.1:{http.server_address[1]}", api_key=api_key,
-                      bodies=recorded_objects(datasets / "virustotal"), **options)  # fmt: skip
-    http.RequestHandlerClass = _handler(server)
-    http.daemon_threads = True
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        http.shutdown()
-        http.server_close()
-        thread.join(timeout=5)
+    servers: list[VtServer] = []
+
+    def make(url: str) -> tuple[type[BaseHTTPRequestHandler], threading.Event]:
+        servers.append(
+            VtServer(url=url, api_key=api_key, bodies=recorded_objects(datasets / "virustotal"), **options)
+        )
+        return _handler(servers[0]), servers[0].stopping
+
+    with serve(make):
+        yield servers[0]
