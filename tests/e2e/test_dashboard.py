@@ -35,7 +35,7 @@ def _latest_run(feed: ThreatFeed, *, after: int = 0) -> FeedRun:
 def _start_from_feeds_page(page: Any, feed: ThreatFeed, *, after: int = 0) -> FeedRun:
     _nav(page, "Feeds")
     page.get_by_role("button", name=f"Start a run of {feed.name}").click()
-    expect(page.get_by_test_id("toast").filter(has_text="started")).to_be_visible()
+    expect(page.get_by_test_id("toast").filter(has_text="started").last).to_be_visible()
     return _latest_run(feed, after=after)
 
 

@@ -7,7 +7,9 @@ cancel (from another thread) cancels the task in flight instead of waiting for a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -71,10 +73,14 @@ class VirusTotalSource(Source):
         if not config.api_key:
             raise SourceError("A VirusTotal feed needs an API key.", code="auth_missing")
         self.host = (config.url or DEFAULT_HOST).rstrip("/")
+        # The loop runs in a thread of its own: the caller's thread may already run an event loop
+        # of its own (seen under Playwright's sync API), where run_until_complete would refuse.
         self._loop = asyncio.new_event_loop()
-        self._task: asyncio.Task[Any] | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="crisp-vt-loop", daemon=True)
+        self._thread.start()
+        self._future: concurrent.futures.Future[Any] | None = None
         self._aborted = False
-        connector = self._loop.run_until_complete(self._connector())
+        connector = asyncio.run_coroutine_threadsafe(self._connector(), self._loop).result()
         self.client = vt.Client(config.api_key, host=self.host, agent="CRISP",
                                 timeout=int(config.request_timeout), connector=connector)  # fmt: skip
 
@@ -96,7 +102,7 @@ class VirusTotalSource(Source):
         self.checkpoint("before_request")
         try:
             obj = self._run(self.client.get_object_async(path))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
             self.checkpoint("after_request")  # cancelled by abort(): the checkpoint raises
             raise SourceError("VirusTotal request cancelled.", code="aborted") from None
         except vt.APIError as exc:
@@ -131,24 +137,26 @@ class VirusTotalSource(Source):
         if self._aborted:
             coroutine.close()
             raise asyncio.CancelledError
-        self._task = self._loop.create_task(coroutine)
+        self._future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
-            return self._loop.run_until_complete(self._task)
+            return self._future.result()
         finally:
-            self._task = None
+            self._future = None
 
     def abort(self) -> None:
         """From another thread: cancel the request in flight."""
         self._aborted = True
-        task = self._task
-        if task is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(task.cancel)
+        future = self._future
+        if future is not None:
+            future.cancel()  # thread-safe: cancels the task on the loop's thread
 
     def close(self) -> None:
         if self._loop.is_closed():
             return
         try:
-            self._loop.run_until_complete(self.client.close_async())
-            self._loop.run_until_complete(self.client._connector.close())
+            for closing in (self.client.close_async(), self.client._connector.close()):
+                asyncio.run_coroutine_threadsafe(closing, self._loop).result(timeout=10)
         finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
             self._loop.close()
