@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from threat_feeds.choices import RunStatus
 from threat_feeds.models import FeedRun, ThreatFeed
@@ -24,11 +24,3 @@ def active_run(feed_id: int) -> FeedRun | None:
 
 def last_run(feed_id: int) -> FeedRun | None:
     return FeedRun.objects.filter(feed_id=feed_id).order_by("-queued_at", "-id").first()
-
-
-def runs_filter(qs: QuerySet[FeedRun], *, active: bool | None = None) -> QuerySet[FeedRun]:
-    if active is True:
-        return qs.filter(status__in=RunStatus.active())
-    if active is False:
-        return qs.filter(~Q(status__in=RunStatus.active()))
-    return qs

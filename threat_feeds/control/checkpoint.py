@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -39,9 +38,6 @@ class RunCheckpoint:
         self._protected = 0
         self._previous_handler: object = None
         self._main_ident: int | None = None
-        self.reached = 0
-        self.last_where = ""
-        self.signalled_at: float | None = None
         self.current_stage = ""
         self._storing = False
         self._stage_lock = threading.Lock()
@@ -52,8 +48,6 @@ class RunCheckpoint:
         # cancel_job wins over stop_now: a stop may be escalated, never downgraded.
         if self._mode != "cancel_job":
             self._mode = mode
-        if self.signalled_at is None:
-            self.signalled_at = time.monotonic()
         self._event.set()
         for abort in self._abort_hooks:
             abort()  # e.g. shut down the source's sockets: a blocked read fails at once
@@ -106,8 +100,6 @@ class RunCheckpoint:
 
     # --- the source side -------------------------------------------------------------
     def __call__(self, where: str) -> None:
-        self.reached += 1
-        self.last_where = where
         if self._event.is_set():
             raise RunInterrupted(self._mode or "stop_now", where)
 
