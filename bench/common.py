@@ -158,31 +158,17 @@ class Worker:
 def celery_worker(database_url: str | None = None, *, concurrency: int = 1) -> Iterator[Worker]:
     """A real `celery worker -P prefork -c 1` on a queue private to this bench process."""
     from crisp.celery import app
+    from tests.peers.celery_processes import start_worker, stop
 
     queue = f"crisp-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.conf.task_default_queue = queue  # feed_run_start in this process routes runs to it
     log = VAR / f"{queue}.log"
     env = {**os.environ, "DATABASE_URL": database_url or os.environ["DATABASE_URL"], "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "celery", "-A", "crisp", "worker", "-P", "prefork", "-c", str(concurrency),
-               "-Q", queue, "-n", f"{queue}@localhost", "-l", "info",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    process = start_worker(env=env, queue=queue, name=f"{queue}@localhost", log=log, concurrency=concurrency)
     try:
         yield Worker(process, queue, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def demo_config(objects: int, page_max: int, **options: Any) -> Any:

@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from tests.peers.celery_processes import stop
+
 API_ROOT = "api1"
 COLLECTION_ID = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
 USERNAME = "admin"
@@ -184,9 +186,4 @@ def medallion_server(
             log=log,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
