@@ -1,4 +1,4 @@
-"""The Celery application; tasks live in threat_feeds/tasks.py."""
+"""The Celery application; tasks live in threat_feeds/tasks.py, worker signal wiring in threat_feeds/worker_hooks.py."""
 
 import os
 
@@ -14,3 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "reap-stale-runs": {"task": "threat_feeds.reap_stale_runs_task", "schedule": 5.0},
 }
+
+# What Celery's own tools (revoke, terminate, warm shutdown, a dead pool process) do to a run.
+from threat_feeds.worker_hooks import RevokeWatch  # connects the signal handlers
+
+app.steps["worker"].add(RevokeWatch)

@@ -118,7 +118,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Runs acknowledge their message when they start (acks_late off: a run can last longer than any
+# visibility timeout, and the database, not the broker, knows where it stands). The timeout only
+# bounds how long a message reserved by a worker that then died stays invisible; a message
+# delivered twice is harmless (the run is claimed atomically, the second delivery returns).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CRISP_BROKER_VISIBILITY_TIMEOUT", "120")),
+}
 # Housekeeping (reaper, cancel escalation) has a queue and worker of its own: ingest runs can
 # occupy every process of the main workers, and a cancel must never wait for one to free up.
 CRISP_CONTROL_QUEUE = os.environ.get("CRISP_CONTROL_QUEUE", "crisp.control")
@@ -139,6 +145,15 @@ CRISP_INTERRUPT_BLOCKING_CALLS = _env_bool("CRISP_INTERRUPT_BLOCKING_CALLS", Tru
 CRISP_STORE_BATCH_SIZE = 1000
 CRISP_INVALID_SAMPLES_KEPT = 10
 CRISP_REAPER_INTERVAL = timedelta(seconds=15)
+# A run whose worker died is resumed from its feed's cursor at most this many times in a row.
+CRISP_AUTO_RESUME_ATTEMPTS = int(os.environ.get("CRISP_AUTO_RESUME_ATTEMPTS", "3"))
+# A queued run whose message the broker no longer holds (purged, Redis restarted without
+# persistence) is re-enqueued after this long, at most CRISP_MAX_REQUEUES times, then failed.
+CRISP_QUEUED_LOST_SECONDS = float(os.environ.get("CRISP_QUEUED_LOST_SECONDS", "60"))
+CRISP_MAX_REQUEUES = int(os.environ.get("CRISP_MAX_REQUEUES", "3"))
+# After Celery terminates a run's process, how long to wait for it to be gone before the run
+# is finalised anyway (a late batch is refused: it finds the run no longer active).
+CRISP_TERMINATE_WAIT_SECONDS = float(os.environ.get("CRISP_TERMINATE_WAIT_SECONDS", "5"))
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -47,11 +47,17 @@ class Trigger(models.TextChoices):
     DASHBOARD = "dashboard"
     SCHEDULE = "schedule"
     CLI = "cli"
+    RESUME = "resume"  # started by the reaper to resume a run whose worker died
+    CELERY = "celery"  # an operator's revoke/terminate through Celery's CLI or Flower
 
 
 class CancelMode(models.TextChoices):
     STOP_NOW = "stop_now"
     CANCEL_JOB = "cancel_job"
+
+
+# Not a cancel: a worker shutting down hands its run back to the queue (running -> queued).
+HAND_BACK = "hand_back"
 
 
 class ObjectAction(models.TextChoices):

@@ -32,15 +32,9 @@ def scheduled_consume_task(feed_id: int) -> str:
 
 @shared_task(name="threat_feeds.reap_stale_runs_task", ignore_result=True)
 def reap_stale_runs_task() -> int:
-    from threat_feeds.control.reaper import escalate_overdue_cancels, reap_stale_runs
+    from threat_feeds.services.reaping import escalate_overdue_cancels, reap_lost_queued_runs, reap_stale_runs
 
-    return len(escalate_overdue_cancels()) + len(reap_stale_runs())
-
-
-def celery_revoke(task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
-    from crisp.celery import app
-
-    app.control.revoke(task_id, terminate=terminate, signal=signal)
+    return len(escalate_overdue_cancels()) + len(reap_stale_runs()) + len(reap_lost_queued_runs())
 
 
-__all__ = ["celery_revoke", "consume_feed_task", "reap_stale_runs_task", "scheduled_consume_task"]
+__all__ = ["consume_feed_task", "reap_stale_runs_task", "scheduled_consume_task"]

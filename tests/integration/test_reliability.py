@@ -10,35 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from crisp.embedded_redis import EmbeddedRedis
 from tests.integration.helpers import demo_server, run_reached, store_snapshot, taxii_feed, wait_until
-from tests.peers.celery_processes import process_env, start_beat, start_worker, stop
+from tests.peers.celery_processes import process_env, start_worker, stop
 from threat_feeds.control.cancellation import feed_run_cancel
 from threat_feeds.models import FeedRun, StixObject
 from threat_feeds.services.runs import feed_run_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def control_plane(database_url: str, tmp_path_factory: Any) -> Iterator[dict[str, str]]:
-    """celery beat + the control worker that runs the reaper, with short test timeouts."""
-    workdir = tmp_path_factory.mktemp("control")
-    queue = f"crisp-control-test-{os.getpid()}"
-    env = process_env(
-        database_url,
-        CRISP_CONTROL_QUEUE=queue,
-        CRISP_HEARTBEAT_TIMEOUT_SECONDS="8",
-        CRISP_CANCEL_GRACE_SECONDS="3",
-    )
-    worker = start_worker(env=env, queue=queue, name=f"control-{os.getpid()}@localhost",
-                          log=workdir / "control.log", concurrency=1, pool="solo")  # fmt: skip
-    beat = start_beat(env=env, workdir=workdir)
-    yield {"queue": queue}
-    stop(beat)
-    stop(worker)
 
 
 @pytest.fixture
@@ -82,25 +64,79 @@ def test_task_ignoring_its_cancel_is_terminated_and_rolled_back_by_others(
         assert wait_for_run(feed_run_start(feed=feed, user=user).pk).status == "completed"
 
 
-def test_sigkilled_worker_process_is_reaped_and_next_run_resumes(
-    user: Any, control_plane: Any, celery_worker: Any, wait_for_run: Any
+def test_sigkilled_pool_process_is_interrupted_at_once_and_resumed_without_duplicates(
+    user: Any, celery_worker: Any, wait_for_run: Any
 ) -> None:
+    # No reaper runs here: the worker's main process sees its pool process die (WorkerLostError).
     with demo_server(objects=3000, page_max=100, delay=0.1) as server:
         feed = taxii_feed(server, name="killed", owner=user)
         run = feed_run_start(feed=feed, user=user)
         running = wait_until(lambda: run_reached(run.pk, pages=4))
         os.kill(running.worker_pid, signal.SIGKILL)
-        run = wait_for_run(run.pk, timeout=60)
+        run = wait_for_run(run.pk, timeout=20)  # the heartbeat timeout is 45 s: not the reaper
         assert run.status == "interrupted" and run.error_code == "worker_lost"
-        feed.refresh_from_db()
-        assert feed.cursor == run.cursor_after != {}
-        assert StixObject.objects.count() == run.created  # committed batches only, all consistent
+        assert "SIGKILL" in run.error_message or "signal 9" in run.error_message
+        resumed = wait_until(lambda: FeedRun.objects.filter(resumed_from=run).first(), timeout=10)
+        resumed = wait_for_run(resumed.pk)
+    assert resumed.status == "completed" and resumed.trigger == "resume" and resumed.resume_attempt == 1
+    assert resumed.cursor_before == run.cursor_after != {}
+    assert resumed.fetched == 3000 - run.fetched  # from the cursor: nothing read twice
+    assert run.created + resumed.created == StixObject.objects.count() == 3000
+    assert [e["event"] for e in FeedRun.objects.get(pk=run.pk).events][-1] == "resumed"
 
-        second = wait_for_run(feed_run_start(feed=feed, user=user).pk)
-    assert second.status == "completed"
-    assert second.cursor_before == run.cursor_after
-    assert second.fetched == 3000 - run.fetched
-    assert StixObject.objects.count() == 3000
+
+def test_interrupted_run_of_a_feed_without_auto_resume_stays_interrupted(
+    user: Any, celery_worker: Any, wait_for_run: Any
+) -> None:
+    with demo_server(objects=2000, page_max=100, delay=0.1) as server:
+        feed = taxii_feed(server, name="no resume", owner=user)
+        feed.auto_resume = False
+        feed.save()
+        run = feed_run_start(feed=feed, user=user)
+        os.kill(wait_until(lambda: run_reached(run.pk, pages=2)).worker_pid, signal.SIGKILL)
+        assert wait_for_run(run.pk, timeout=20).status == "interrupted"
+        time.sleep(1.0)
+    assert not FeedRun.objects.filter(feed=feed).exclude(pk=run.pk).exists()
+
+
+def test_whole_worker_sigkilled_is_reaped_by_heartbeat_and_resumed_elsewhere(
+    user: Any, control_plane: Any, database_url: str, tmp_path: Path, wait_for_run: Any
+) -> None:
+    from crisp.celery import app
+
+    queue = f"crisp-doomed-{os.getpid()}"
+    env = process_env(database_url)
+    doomed = start_worker(
+        env=env, queue=queue, name=f"doomed-{os.getpid()}@localhost", log=tmp_path / "d.log"
+    )
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        with demo_server(objects=2000, page_max=100, delay=0.1) as server:
+            feed = taxii_feed(server, name="whole worker killed", owner=user)
+            run = feed_run_start(feed=feed, user=user)
+            wait_until(lambda: run_reached(run.pk, pages=3))
+            # The main process first, so nobody is left to notice its pool process dying.
+            children = psutil.Process(doomed.pid).children(recursive=True)
+            doomed.kill()
+            for child in children:
+                child.kill()
+            doomed.wait()
+            run = wait_for_run(run.pk, timeout=60)
+            assert run.status == "interrupted" and "no heartbeat" in run.error_message
+            resumed = wait_until(lambda: FeedRun.objects.filter(resumed_from=run).first(), timeout=15)
+            assert resumed.queue == queue  # resumed where the run was sent, not the reaper's queue
+            rescuer = start_worker(env=env, queue=queue, name=f"rescuer-{os.getpid()}@localhost",
+                                   log=tmp_path / "r.log")  # fmt: skip
+            try:
+                resumed = wait_for_run(resumed.pk)
+            finally:
+                stop(rescuer)
+    finally:
+        app.conf.task_default_queue = default
+    assert resumed.status == "completed"
+    assert resumed.fetched == 2000 - run.fetched
+    assert StixObject.objects.count() == 2000
 
 
 @pytest.fixture

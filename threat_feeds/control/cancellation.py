@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from threat_feeds.choices import CancelMode, RunStatus, Trigger
+from threat_feeds.control import dispatch
 from threat_feeds.control.signals import announce_cancel
 from threat_feeds.errors import InvalidInput, NotAllowed, StateConflict
 from threat_feeds.models import FeedRun
@@ -25,8 +26,6 @@ def feed_run_cancel(
     """Ask run `run_id` to stop (stop_now) or to stop and roll back (cancel_job). Idempotent."""
     if mode not in CancelMode.values:
         raise InvalidInput(f"mode must be one of {', '.join(CancelMode.values)}", code="invalid_mode")
-    from threat_feeds.tasks import celery_revoke  # keeps Celery out of this module's import graph
-
     with transaction.atomic():
         run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
         if user is not None and not can_cancel(user, run):
@@ -54,7 +53,7 @@ def feed_run_cancel(
             run.cancel_acknowledged_at = now
             run.finished_at = now
             run.objects_kept = run.objects_removed = run.objects_restored = 0
-            transaction.on_commit(lambda: celery_revoke(str(run.task_id)))
+            transaction.on_commit(lambda: dispatch.revoke(str(run.task_id)))
         else:
             run.status = RunStatus.STOPPING if mode == CancelMode.STOP_NOW else RunStatus.CANCELLING
             transaction.on_commit(lambda: announce_cancel(str(run.task_id), mode))

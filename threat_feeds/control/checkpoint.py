@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 INTERRUPT_SIGNAL = signal.SIGUSR2
+# Modes a run can be told to stop in, weakest first (see choices.CancelMode and HAND_BACK).
+_RANK = {"hand_back": 0, "stop_now": 1, "cancel_job": 2}
 
 
 class RunInterrupted(BaseException):
@@ -45,8 +47,8 @@ class RunCheckpoint:
 
     # --- the signal side (any thread) --------------------------------------------------
     def signal(self, mode: str) -> None:
-        # cancel_job wins over stop_now: a stop may be escalated, never downgraded.
-        if self._mode != "cancel_job":
+        # cancel_job wins over stop_now, which wins over a hand-back: escalated, never downgraded.
+        if _RANK.get(mode, 0) >= _RANK.get(self._mode or "", -1):
             self._mode = mode
         self._event.set()
         for abort in self._abort_hooks:

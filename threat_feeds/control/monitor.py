@@ -1,4 +1,5 @@
-"""A run's companion thread: heartbeats, and the database poll that backs up the Redis signal."""
+"""A run's companion thread: heartbeats, and the database poll that backs up the Redis signals
+(cancels, and the hand-back asked by a worker shutting down)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from django.db import connection
 from django.utils import timezone
 
-from threat_feeds.choices import RunStatus
+from threat_feeds.choices import HAND_BACK, RunStatus
 from threat_feeds.control.checkpoint import RunCheckpoint
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,11 @@ class RunMonitor(threading.Thread):
         from threat_feeds.models import FeedRun
 
         FeedRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
-        status = FeedRun.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
-        mode = CANCEL_STATUS_MODE.get(status) if status else None
+        row = FeedRun.objects.filter(pk=self.run_id).values_list("status", "hand_back_requested_at").first()
+        if row is None:
+            return
+        status, hand_back = row
+        mode = CANCEL_STATUS_MODE.get(status) or (HAND_BACK if hand_back else None)
         if mode:
             self.checkpoint.signal(mode)
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 
+from threat_feeds.choices import HAND_BACK
+
 log = logging.getLogger(__name__)
 SIGNAL_TTL_SECONDS = 24 * 3600
 
@@ -37,6 +39,17 @@ def announce_cancel(task_id: str, mode: str) -> bool:
         return True
     except redis.RedisError as exc:
         log.warning("cancel signal for %s not announced through Redis: %s", task_id, exc)
+        return False
+
+
+def announce_hand_back(task_id: str) -> bool:
+    """Tell a running run to stop at its next checkpoint and go back to the queue. Published
+    only, never kept in the key: the run resumes under the same task id and must not hear it again."""
+    try:
+        redis_client().publish(_key(task_id), HAND_BACK)
+        return True
+    except redis.RedisError as exc:
+        log.warning("hand-back for %s not announced through Redis: %s", task_id, exc)
         return False
 
 

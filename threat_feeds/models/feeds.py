@@ -20,6 +20,9 @@ class ThreatFeed(models.Model):
     page_size = models.PositiveIntegerField(default=1000)
     schedule_minutes = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Resume a run whose worker died (SIGKILL, OOM) from the feed's cursor, up to
+    # CRISP_AUTO_RESUME_ATTEMPTS times in a row.
+    auto_resume = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,

@@ -40,6 +40,20 @@ class FeedRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     worker_hostname = models.CharField(max_length=200, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    # Delivery: the Celery queue the run's task goes to, when its message was last sent, and how
+    # often it was sent again because the broker lost it (bounded by CRISP_MAX_REQUEUES).
+    queue = models.CharField(max_length=200, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
+    # Set by a worker shutting down: the run stops at its next checkpoint and goes back to the queue.
+    hand_back_requested_at = models.DateTimeField(null=True, blank=True)
+    # Automatic resumption of an interrupted run: the run it continues, and how many in a row.
+    resumed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_by"
+    )
+    resume_attempt = models.PositiveSmallIntegerField(default=0)
+    # What happened to the run besides its counters: [{"event": "requeued", "at": ..., ...}, ...].
+    events = models.JSONField(default=list, blank=True)
 
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)

@@ -10,9 +10,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from threat_feeds.choices import CancelMode, RunStage, RunStatus, Trigger
+from threat_feeds.choices import HAND_BACK, CancelMode, RunStage, RunStatus, Trigger
+from threat_feeds.control import dispatch
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.control.monitor import RunMonitor
 from threat_feeds.control.rollback import run_rollback
@@ -29,10 +31,15 @@ from threat_feeds.sources.base import SourceError
 log = logging.getLogger(__name__)
 
 
-def feed_run_start(*, feed: ThreatFeed, user: AbstractBaseUser | None, trigger: str = Trigger.API) -> FeedRun:
-    """Queue a run of `feed`; raises StateConflict naming the active run when there is one."""
-    from threat_feeds.tasks import consume_feed_task  # tasks import services, not the reverse
-
+def feed_run_start(
+    *,
+    feed: ThreatFeed,
+    user: AbstractBaseUser | None,
+    trigger: str = Trigger.API,
+    resumed_from: FeedRun | None = None,
+) -> FeedRun:
+    """Queue a run of `feed`; raises StateConflict naming the active run when there is one.
+    A resumed run goes to the queue of the run it continues."""
     if not feed.is_active:
         raise StateConflict(f"feed '{feed.name}' is inactive", code="feed_inactive")
     try:
@@ -42,9 +49,12 @@ def feed_run_start(*, feed: ThreatFeed, user: AbstractBaseUser | None, trigger: 
                 trigger=trigger,
                 requested_by=user if user is not None and user.is_authenticated else None,
                 cursor_before=feed.cursor or {},
+                queue=resumed_from.queue if resumed_from and resumed_from.queue else dispatch.default_queue(),
+                enqueued_at=timezone.now(),
+                resumed_from=resumed_from,
+                resume_attempt=resumed_from.resume_attempt + 1 if resumed_from else 0,
             )
-            # The task must never see a run row that is not committed yet.
-            consume_feed_task.apply_async_on_commit(args=[run.pk], task_id=str(run.task_id))
+            enqueue_on_commit(run)
     except IntegrityError as exc:
         active = FeedRun.objects.filter(feed=feed, status__in=RunStatus.active()).first()
         if active is None:
@@ -55,6 +65,17 @@ def feed_run_start(*, feed: ThreatFeed, user: AbstractBaseUser | None, trigger: 
             extra={"active_run": str(active.task_id)},
         ) from exc
     return run
+
+
+def enqueue_on_commit(run: FeedRun) -> None:
+    # The task must never see a run row that is not committed yet.
+    run_id, task_id, queue = run.pk, str(run.task_id), run.queue
+    transaction.on_commit(lambda: dispatch.enqueue_run(run_id=run_id, task_id=task_id, queue=queue))
+
+
+def run_event(run: FeedRun, event: str, **data: Any) -> None:
+    """Append to the run's history (call under the run's row lock, then save `events`)."""
+    run.events = [*(run.events or []), {"event": event, "at": timezone.now().isoformat(), **data}]
 
 
 class _RunRecorder:
@@ -104,9 +125,11 @@ class _RunRecorder:
 def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     """The body of consume_feed_task. Returns the final status."""
     now = timezone.now()
-    claimed = FeedRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+    claimed = FeedRun.objects.filter(
+        pk=run_id, status=RunStatus.QUEUED
+    ).update(
         status=RunStatus.RUNNING,
-        started_at=now,
+        started_at=Coalesce(F("started_at"), now),  # a handed-back run keeps its first start
         heartbeat_at=now,
         stage=RunStage.CONNECTING,
         worker_hostname=hostname[:200],
@@ -116,6 +139,10 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     if not claimed:
         # Cancelled while queued, or a duplicate delivery of a run another worker owns.
         return run.status
+    run_event(run, "started", worker=hostname, pid=os.getpid())
+    FeedRun.objects.filter(pk=run_id).update(events=run.events)
+    # A run handed back by a worker shutting down resumes after its last fully stored page.
+    cursor = run.cursor_after if run.pages and run.cursor_after else run.cursor_before
 
     recorder = _RunRecorder(run)
     checkpoint = RunCheckpoint(on_stage=recorder.on_stage)
@@ -140,7 +167,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
             else:
                 ingest(
                     source=source,
-                    cursor=run.cursor_before,
+                    cursor=cursor,
                     writer=StoreWriter(run_id=run.pk, feed_id=run.feed_id),
                     checkpoint=checkpoint,
                     on_batch=recorder.on_batch,
@@ -149,10 +176,13 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         finally:
             checkpoint.disarm()  # from here on no signal may interrupt: we are finalising
     except RunInterrupted as exc:
-        outcome = RunStatus.STOPPED if exc.mode == CancelMode.STOP_NOW else RunStatus.CANCELLED
-        FeedRun.objects.filter(pk=run_id, cancel_acknowledged_at__isnull=True).update(
-            cancel_acknowledged_at=timezone.now()
-        )
+        if exc.mode == HAND_BACK:
+            outcome = HAND_BACK
+        else:
+            outcome = RunStatus.STOPPED if exc.mode == CancelMode.STOP_NOW else RunStatus.CANCELLED
+            FeedRun.objects.filter(pk=run_id, cancel_acknowledged_at__isnull=True).update(
+                cancel_acknowledged_at=timezone.now()
+            )
     except SourceError as exc:
         outcome, error = RunStatus.FAILED, (exc.code, exc.message)
     except Exception as exc:
@@ -166,7 +196,34 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
             source.close()
     if connection.needs_rollback or not connection.is_usable():
         connection.close()
+    if outcome == HAND_BACK:
+        return run_hand_back(run_id=run_id, hostname=hostname)
     return run_finalize(run_id=run_id, outcome=outcome, error=error)
+
+
+def run_hand_back(*, run_id: int, hostname: str) -> str:
+    """A worker shutting down stopped this run at a checkpoint: back to the queue (running ->
+    queued) to resume from its cursor on another worker, or the same one after its restart."""
+    with transaction.atomic():
+        run = FeedRun.objects.select_for_update(of=("self",)).get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            # A cancel arrived meanwhile: it decides (stopping -> stopped, cancelling -> cancelled).
+            outcome = RunStatus.CANCELLED if run.status == RunStatus.CANCELLING else RunStatus.STOPPED
+        else:
+            run.status, run.stage = RunStatus.QUEUED, ""
+            run.hand_back_requested_at = run.heartbeat_at = run.worker_pid = None
+            run.enqueued_at = timezone.now()
+            run_event(run, "requeued", reason="worker_shutdown", from_worker=hostname, pages=run.pages)
+            run.save(
+                update_fields=[
+                    "status", "stage", "hand_back_requested_at", "heartbeat_at", "worker_pid",
+                    "enqueued_at", "events",
+                ]
+            )  # fmt: skip
+            enqueue_on_commit(run)
+            log.info("run %s handed back to queue %s by %s", run_id, run.queue, hostname)
+            return run.status
+    return run_finalize(run_id=run_id, outcome=outcome)
 
 
 def run_finalize(
