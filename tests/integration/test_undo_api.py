@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from rest_framework.test import APIClient
 
+from threat_feeds.errors import StateConflict
 from threat_feeds.models import FeedRun, ThreatFeed
+from threat_feeds.services.undo import run_undo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,6 +95,25 @@ def test_a_second_undo_is_a_conflict_and_changes_nothing(user: Any) -> None:
     )
     feed.refresh_from_db()
     assert feed.cursor == AFTER
+
+
+def test_of_simultaneous_undos_of_one_run_exactly_one_succeeds(user: Any) -> None:
+    run = _finished_run(_feed(user), user)
+    barrier = threading.Barrier(8)
+
+    def undo(index: int) -> str:
+        barrier.wait()
+        try:
+            return run_undo(run_id=run.pk, user=user, reason=f"undo {index}").status
+        except StateConflict as exc:
+            return exc.code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = sorted(pool.map(undo, range(8)))
+    assert results == ["run_already_undone"] * 7 + ["undone"]
+    assert ThreatFeed.objects.get(pk=run.feed_id).cursor == BEFORE
 
 
 @pytest.mark.parametrize("status", ["queued", "running", "stopping", "cancelling"])
