@@ -1,4 +1,4 @@
-"""Django admin: feeds (secrets never shown), runs with their cancellation record, and the store."""
+"""Django admin: feeds (secrets never shown), runs with their cancellation and undo records, and the store."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from threat_feeds.control.cancellation import feed_run_cancel
 from threat_feeds.errors import CrispError
 from threat_feeds.models import FeedRun, Indicator, ObjectProvenance, StixObject, ThreatFeed
 from threat_feeds.services.feeds import feed_schedule_sync
+from threat_feeds.services.undo import run_undo
 
 
 class ThreatFeedForm(forms.ModelForm):
@@ -64,17 +65,30 @@ def _cancel_action(mode: str, label: str):
     return cancel
 
 
+@admin.action(description="Undo selected runs (roll back finished runs)")
+def admin_undo(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[FeedRun]) -> None:
+    done = 0
+    for run in queryset.order_by("-pk"):  # newest first: each feed's cursor can go back run by run
+        try:
+            run_undo(run_id=run.pk, user=request.user, reason="admin action", source=Trigger.CLI)
+            done += 1
+        except CrispError as exc:
+            modeladmin.message_user(request, f"run {run.pk}: {exc.detail}", messages.WARNING)
+    modeladmin.message_user(request, f"Undone: {done} run(s).")
+
+
 @admin.register(FeedRun)
 class FeedRunAdmin(admin.ModelAdmin):
     list_display = [
         "id", "feed", "status", "stage", "trigger", "requested_by", "fetched", "created", "updated",
         "invalid", "queued_at", "finished_at", "cancel_mode", "cancel_requested_by", "objects_removed",
+        "undo_requested_by", "undone_at",
     ]  # fmt: skip
     list_filter = ["status", "trigger", "cancel_mode", "feed"]
-    search_fields = ["task_id", "feed__name", "cancel_reason"]
-    readonly_fields = [f.name for f in FeedRun._meta.fields] + ["cancel_latency_ms"]
+    search_fields = ["task_id", "feed__name", "cancel_reason", "undo_reason"]
+    readonly_fields = [f.name for f in FeedRun._meta.fields] + ["cancel_latency_ms", "undo_latency_ms"]
     actions = [_cancel_action(CancelMode.STOP_NOW, "Stop now (keep data)"),
-               _cancel_action(CancelMode.CANCEL_JOB, "Cancel job (roll back)")]  # fmt: skip
+               _cancel_action(CancelMode.CANCEL_JOB, "Cancel job (roll back)"), admin_undo]  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

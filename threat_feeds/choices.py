@@ -22,6 +22,7 @@ class RunStatus(models.TextChoices):
     STOPPED = "stopped"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    UNDONE = "undone"  # a finished run whose effects were removed afterwards (run_undo)
 
     @classmethod
     def active(cls) -> tuple[str, ...]:
@@ -29,7 +30,12 @@ class RunStatus(models.TextChoices):
 
     @classmethod
     def terminal(cls) -> tuple[str, ...]:
-        return (cls.COMPLETED, cls.FAILED, cls.STOPPED, cls.CANCELLED, cls.INTERRUPTED)
+        return (cls.COMPLETED, cls.FAILED, cls.STOPPED, cls.CANCELLED, cls.INTERRUPTED, cls.UNDONE)
+
+    @classmethod
+    def undoable(cls) -> tuple[str, ...]:
+        """Finished runs whose writes are still in the store (cancelled and undone ones were rolled back)."""
+        return (cls.COMPLETED, cls.FAILED, cls.STOPPED, cls.INTERRUPTED)
 
 
 class RunStage(models.TextChoices):

@@ -15,7 +15,7 @@ def feeds_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ThreatF
 
 
 def runs_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[FeedRun]:
-    return FeedRun.objects.select_related("feed", "requested_by", "cancel_requested_by")
+    return FeedRun.objects.select_related("feed", "requested_by", "cancel_requested_by", "undo_requested_by")
 
 
 def active_run(feed_id: int) -> FeedRun | None:

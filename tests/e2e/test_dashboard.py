@@ -217,3 +217,48 @@ def test_wrong_password_and_expired_session_lead_to_the_login_page(new_page: Any
     expect(page.get_by_test_id("login-form")).to_contain_text("You have signed out.")
     page.reload()
     expect(page.get_by_test_id("login-form")).to_be_visible()  # the session really ended
+
+
+def test_undo_a_finished_run_from_its_detail_page(
+    new_page: Any, user: Any, celery_worker: Any, wait_for_run: Any
+) -> None:
+    with demo_server(objects=300) as server:
+        feed = taxii_feed(server, name="Undo me", owner=user)
+        run = wait_for_run(feed_run_start(feed=feed, user=user, trigger="dashboard").pk)
+    assert run.status == RunStatus.COMPLETED and run.created == 300
+    page = new_page()
+    sign_in(page, "analyst", PASSWORD)
+    _nav(page, "Run history")
+    row = page.locator(f'[data-testid="history-row"][data-task-id="{run.task_id}"]')
+    expect(row).to_have_attribute("data-status", "completed")
+    row.get_by_role("link", name=feed.name).click()
+    detail = page.get_by_test_id("run-detail")
+    expect(detail).to_have_attribute("data-status", "completed")
+
+    detail.get_by_role("button", name="Undo run", exact=True).click()
+    dialog = page.get_by_role("dialog", name=re.compile("Undo run"))
+    expect(dialog.get_by_label(re.compile("Reason"))).to_be_focused()
+    expect(dialog.get_by_test_id("undo-consequence")).to_contain_text(
+        "300 objects this run created will be removed"
+    )
+    expect(dialog.get_by_test_id("undo-cursor")).to_contain_text("the feed's cursor goes back")
+    dialog.get_by_label(re.compile("Reason")).fill("wrong collection")
+    dialog.get_by_role("button", name="Undo run", exact=True).click()
+    expect(dialog).to_be_hidden()
+
+    expect(detail).to_have_attribute("data-status", "undone")
+    expect(detail.get_by_test_id("undone-by")).to_contain_text("analyst")
+    expect(detail.get_by_test_id("undo-reason")).to_have_text("wrong collection")
+    expect(detail.get_by_test_id("undo-removed")).to_have_text("300")
+    expect(detail.get_by_test_id("undo-cursor-outcome")).to_contain_text("put back")
+    expect(detail.get_by_role("button", name="Undo run")).to_have_count(0)
+    run.refresh_from_db()
+    feed.refresh_from_db()
+    assert run.status == RunStatus.UNDONE and run.undo_requested_by == user and run.undo_source == "dashboard"
+    assert store_snapshot()["objects"] == {} and feed.cursor == {}
+    screenshot(page, "run-undone.png")
+
+    _nav(page, "Run history")
+    expect(row).to_have_attribute("data-status", "undone")
+    expect(row.get_by_test_id("undo")).to_contain_text("Undone by analyst — “wrong collection”")
+    expect(row.get_by_role("button", name=re.compile("Undo run"))).to_have_count(0)

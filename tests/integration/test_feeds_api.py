@@ -80,6 +80,7 @@ def test_every_endpoint_requires_authentication() -> None:
 def test_openapi_schema_and_docs(api: Any) -> None:
     schema = api.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/threat-feeds/cancel-task/" in schema.content
+    assert b"/api/threat-feeds/tasks/{task_id}/undo/" in schema.content and b"can_undo" in schema.content
     assert api.get("/api/docs/").status_code == 200
 
 

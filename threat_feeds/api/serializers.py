@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from threat_feeds.choices import CancelMode, SourceType
+from threat_feeds.choices import CancelMode, RunStatus, SourceType
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
 from threat_feeds.selectors import last_run
 from threat_feeds.sources.base import SourceError
@@ -21,7 +21,7 @@ DEFAULT_SERVERS = {
 
 
 def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
-    """The run as every client sees it: status, stage, live progress, cancellation, error."""
+    """The run as every client sees it: status, stage, live progress, cancellation, undo, error."""
     from threat_feeds.control.cancellation import can_cancel
 
     end = run.finished_at or timezone.now()
@@ -47,6 +47,21 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
             "objects_restored": run.objects_restored,
             "escalated": run.cancel_escalated,
         }
+    undo = None
+    if run.undo_requested_at:
+        undo = {
+            "reason": run.undo_reason,
+            "requested_by": run.undo_requested_by.username if run.undo_requested_by else None,
+            "source": run.undo_source,
+            "requested_at": run.undo_requested_at,
+            "undone_at": run.undone_at,
+            "latency_ms": run.undo_latency_ms,
+            "objects_removed": run.undo_objects_removed,
+            "objects_restored": run.undo_objects_restored,
+            "indicators_removed": run.undo_indicators_removed,
+            "cursor_restored": run.undo_cursor_restored,
+        }
+    may_cancel = user is not None and can_cancel(user, run)
     return {
         "task_id": str(run.task_id),
         "run_id": run.pk,
@@ -76,8 +91,10 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
         "cursor_before": run.cursor_before,
         "cursor_after": run.cursor_after,
         "cancellation": cancellation,
+        "undo": undo,
         "error": {"code": run.error_code, "detail": run.error_message} if run.error_code else None,
-        "can_cancel": bool(user is not None and run.is_active and can_cancel(user, run)),
+        "can_cancel": bool(may_cancel and run.is_active),
+        "can_undo": bool(may_cancel and run.status in RunStatus.undoable()),
     }
 
 
@@ -115,6 +132,21 @@ class _CancellationSerializer(serializers.Serializer):
     escalated = serializers.BooleanField()
 
 
+class _UndoSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    requested_by = serializers.CharField(allow_null=True)
+    source = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    undone_at = serializers.DateTimeField(allow_null=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+    objects_removed = serializers.IntegerField(allow_null=True)
+    objects_restored = serializers.IntegerField(allow_null=True)
+    indicators_removed = serializers.IntegerField(allow_null=True)
+    cursor_restored = serializers.BooleanField(
+        help_text="The feed's cursor went back to where the run started."
+    )
+
+
 class _ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
@@ -139,8 +171,10 @@ class RunSnapshotSerializer(serializers.Serializer):
     cursor_before = serializers.DictField()
     cursor_after = serializers.DictField()
     cancellation = _CancellationSerializer(allow_null=True)
+    undo = _UndoSerializer(allow_null=True)
     error = _ErrorSerializer(allow_null=True)
     can_cancel = serializers.BooleanField()
+    can_undo = serializers.BooleanField(help_text="Finished, not rolled back, and this user may undo it.")
 
     def to_representation(self, instance: FeedRun) -> dict[str, Any]:
         request = self.context.get("request")
@@ -223,6 +257,10 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
 
 class CancelRequestSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=CancelMode.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class UndoRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
     path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),
     path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),
+    path("threat-feeds/tasks/<uuid:task_id>/undo/", views.UndoTaskView.as_view(), name="task-undo"),
     path("", include(router.urls)),
 ]

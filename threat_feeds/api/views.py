@@ -25,6 +25,7 @@ from threat_feeds.errors import InvalidInput, StateConflict
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
 from threat_feeds.services.feeds import feed_delete, feed_schedule_sync, feed_store_upload
 from threat_feeds.services.runs import feed_run_start
+from threat_feeds.services.undo import run_undo
 
 
 def _trigger(request: Request) -> str:
@@ -135,6 +136,22 @@ class CancelTaskView(GenericAPIView):
         run = feed_run_cancel(
             run_id=run.pk, user=request.user, source=_trigger(request), **body.validated_data
         )
+        run = selectors.runs_visible_to(request.user).get(pk=run.pk)
+        return Response(s.run_snapshot(run, user=request.user), status=status.HTTP_202_ACCEPTED)
+
+
+class UndoTaskView(GenericAPIView):
+    """Undo a finished run: its writes are rolled back as by cancel_job; status becomes `undone`."""
+
+    serializer_class = s.UndoRequestSerializer
+    throttle_classes = [CancelRateThrottle]
+
+    @extend_schema(responses={202: s.RunSnapshotSerializer})
+    def post(self, request: Request, task_id: str) -> Response:
+        run = get_object_or_404(FeedRun, task_id=task_id)
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = run_undo(run_id=run.pk, user=request.user, source=_trigger(request), **body.validated_data)
         run = selectors.runs_visible_to(request.user).get(pk=run.pk)
         return Response(s.run_snapshot(run, user=request.user), status=status.HTTP_202_ACCEPTED)
 

@@ -1,4 +1,4 @@
-"""A run: one consumption of one feed, with live counters and its cancellation record."""
+"""A run: one consumption of one feed, with live counters, its cancellation record and its undo record."""
 
 from __future__ import annotations
 
@@ -73,6 +73,21 @@ class FeedRun(models.Model):
     # True when the task ignored the cancel for the grace period and was terminated from outside.
     cancel_escalated = models.BooleanField(default=False)
 
+    # Undo record (SPEC §4/§5): a finished run rolled back afterwards. Its counts are kept apart from
+    # the cancellation record, which a stopped run already has (objects_kept) and keeps.
+    undo_reason = models.TextField(blank=True)
+    undo_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undo_source = models.CharField(max_length=20, choices=Trigger.choices, blank=True)
+    undo_requested_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_objects_removed = models.PositiveBigIntegerField(null=True, blank=True)
+    undo_objects_restored = models.PositiveBigIntegerField(null=True, blank=True)
+    undo_indicators_removed = models.PositiveBigIntegerField(null=True, blank=True)
+    # True when this was the feed's latest run and the feed's cursor went back to cursor_before.
+    undo_cursor_restored = models.BooleanField(default=False)
+
     class Meta:
         ordering = ["-queued_at", "-id"]
         indexes = [models.Index(fields=["status"]), models.Index(fields=["feed", "-queued_at"])]
@@ -96,4 +111,10 @@ class FeedRun(models.Model):
     def cancel_latency_ms(self) -> float | None:
         if self.cancel_requested_at and self.finished_at and self.cancel_mode:
             return round((self.finished_at - self.cancel_requested_at).total_seconds() * 1000, 1)
+        return None
+
+    @property
+    def undo_latency_ms(self) -> float | None:
+        if self.undo_requested_at and self.undone_at:
+            return round((self.undone_at - self.undo_requested_at).total_seconds() * 1000, 1)
         return None

@@ -30,6 +30,8 @@ export const api = {
     request<RunSnapshot>(`/api/threat-feeds/task-status/${taskId}/`, { signal }),
   cancelRun: (taskId: string, mode: CancelMode, reason: string) =>
     request<RunSnapshot>(`/api/threat-feeds/cancel-task/${taskId}/`, { method: "POST", body: { mode, reason } }),
+  undoRun: (taskId: string, reason: string) =>
+    request<RunSnapshot>(`/api/threat-feeds/tasks/${taskId}/undo/`, { method: "POST", body: { reason } }),
 
   indicators: (query?: Query, signal?: AbortSignal) =>
     request<Page<Indicator>>("/api/indicators/", { query, signal }),

@@ -11,7 +11,8 @@ export type RunStatus =
   | "failed"
   | "stopped"
   | "cancelled"
-  | "interrupted";
+  | "interrupted"
+  | "undone";
 
 export type RunStage =
   | "connecting"
@@ -66,6 +67,21 @@ export interface Cancellation {
   escalated: boolean;
 }
 
+/** The undo record of a finished run rolled back afterwards (status `undone`). */
+export interface Undo {
+  reason: string;
+  requested_by: string | null;
+  source: string;
+  requested_at: string;
+  undone_at: string | null;
+  latency_ms: number | null;
+  objects_removed: number | null;
+  objects_restored: number | null;
+  indicators_removed: number | null;
+  /** The feed's cursor went back to where the run started (it was the feed's latest run). */
+  cursor_restored: boolean;
+}
+
 export interface RunError {
   code: string;
   detail: string;
@@ -88,8 +104,11 @@ export interface RunSnapshot {
   cursor_before?: Record<string, unknown>;
   cursor_after?: Record<string, unknown>;
   cancellation: Cancellation | null;
+  undo: Undo | null;
   error: RunError | null;
   can_cancel: boolean;
+  /** Finished, not rolled back, and this user may undo it. */
+  can_undo: boolean;
 }
 
 export interface Feed {

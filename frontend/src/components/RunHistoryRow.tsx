@@ -1,4 +1,4 @@
-// One finished (or active) run in run history: outcome, who cancelled, why, when, latency, kept/removed.
+// One finished (or active) run in run history: outcome, who cancelled or undid it, why, when, latency, kept/removed.
 
 import type { RunSnapshot } from "../api/types";
 import { formatCount, formatDuration, formatTime, secondsBetween } from "../lib/format";
@@ -6,8 +6,10 @@ import { startedBy } from "../lib/runs";
 import { Link } from "../lib/router";
 import { CancellationSummary } from "./CancellationSummary";
 import { StatusBadge } from "./StatusBadge";
+import { UndoControls } from "./UndoControls";
+import { UndoSummary } from "./UndoSummary";
 
-export function RunHistoryRow({ run }: { run: RunSnapshot }) {
+export function RunHistoryRow({ run, onUpdated }: { run: RunSnapshot; onUpdated?: (run: RunSnapshot) => void }) {
   const p = run.progress;
   return (
     <tr data-testid="history-row" data-task-id={run.task_id} data-status={run.status}>
@@ -33,15 +35,22 @@ export function RunHistoryRow({ run }: { run: RunSnapshot }) {
         </span>
       </td>
       <td>
+        {run.undo && (
+          <>
+            <UndoSummary run={run} compact />
+            {run.cancellation || run.error ? <br /> : null}
+          </>
+        )}
         {run.cancellation ? (
           <CancellationSummary run={run} compact />
         ) : run.error ? (
           <span className="error-text" title={run.error.detail}>
             {run.error.code}: {run.error.detail}
           </span>
-        ) : (
+        ) : run.undo ? null : (
           <span className="muted">—</span>
         )}
+        {onUpdated && <UndoControls run={run} onUpdated={onUpdated} small />}
       </td>
     </tr>
   );
@@ -56,7 +65,7 @@ export function RunHistoryHead() {
         <th scope="col">Started by</th>
         <th scope="col">Started / duration</th>
         <th scope="col">Objects</th>
-        <th scope="col">Cancellation or error</th>
+        <th scope="col">Cancellation, undo or error</th>
       </tr>
     </thead>
   );

@@ -18,6 +18,7 @@ const RANK: Record<RunStatus, number> = {
   stopped: 4,
   cancelled: 4,
   interrupted: 4,
+  undone: 5, // only ever after a finished status
 };
 
 /** Snapshots can arrive out of order (a poll sent before a cancel answers after it): never go back. */

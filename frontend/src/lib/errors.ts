@@ -2,7 +2,7 @@
 
 import { ApiError } from "../api/client";
 
-export type ErrorContext = "cancel" | "consume" | "delete" | "save" | "load";
+export type ErrorContext = "cancel" | "undo" | "consume" | "delete" | "save" | "load";
 
 function plural(n: number, unit: string): string {
   return `${n} ${unit}${n === 1 ? "" : "s"}`;
@@ -11,6 +11,7 @@ function plural(n: number, unit: string): string {
 const FORBIDDEN: Record<ErrorContext, string> = {
   cancel:
     "You may not stop or cancel this run: only the person who started it, the feed's owner or staff can. Ask one of them.",
+  undo: "You may not undo this run: only the person who started it, the feed's owner or staff can. Ask one of them.",
   consume: "You may not start a run of this feed.",
   delete: "Only the feed's owner or staff may delete this feed.",
   save: "Only the feed's owner or staff may change this feed.",
@@ -22,6 +23,12 @@ function explainConflict(error: ApiError, context: ErrorContext): string {
   switch (error.code) {
     case "run_finished":
       return `The run had already finished${status ? ` (${status})` : ""} before your request arrived, so there was nothing left to stop. Its final state is shown.`;
+    case "run_already_undone":
+      return status === "cancelled"
+        ? "This run was cancelled: its changes were already rolled back, so there is nothing to undo."
+        : "This run has already been undone. Its undo record is shown.";
+    case "run_not_finished":
+      return `This run has not finished yet${status ? ` (${status})` : ""}. Stop or cancel it instead; a finished run can be undone.`;
     case "no_active_run":
       return "This feed has no active run any more: it finished before your request arrived.";
     case "run_active":
@@ -50,12 +57,13 @@ export function explainError(error: unknown, context: ErrorContext = "load"): st
     case 403:
       return FORBIDDEN[context];
     case 404:
-      return context === "cancel" ? "This run no longer exists." : "Not found: it may have been deleted.";
+      return context === "cancel" || context === "undo" ? "This run no longer exists." : "Not found: it may have been deleted.";
     case 409:
       return explainConflict(error, context);
     case 429: {
       const wait = error.retryAfter !== null ? `in ${plural(error.retryAfter, "second")}` : "in a minute";
-      return `Too many cancel requests in a short time (the server limits them per user). Try again ${wait}.`;
+      const what = context === "undo" ? "undo and cancel" : "cancel";
+      return `Too many ${what} requests in a short time (the server limits them per user). Try again ${wait}.`;
     }
     default:
       if (error.unreachable) return "The CRISP server is unavailable right now (it may be restarting). Try again shortly.";

@@ -1,7 +1,7 @@
 // A feed's health in one word and one sentence, from its last run.
 
 import type { Feed } from "../api/types";
-import { cancelledBy } from "./runs";
+import { cancelledBy, undoneBy } from "./runs";
 
 export interface Health {
   tone: "ok" | "info" | "warn" | "bad" | "idle";
@@ -27,6 +27,8 @@ export function feedHealth(feed: Feed): Health {
     case "stopped":
     case "cancelled":
       return { tone: "ok", label: "ok", detail: `Last run ${run.status} by ${cancelledBy(run)}.` };
+    case "undone":
+      return { tone: "ok", label: "ok", detail: `Last run undone by ${undoneBy(run)}; its changes were removed.` };
     case "interrupted":
       return { tone: "warn", label: "interrupted", detail: "Its worker died during the last run; the next run resumes." };
     case "failed":

@@ -13,7 +13,11 @@ export const ALL_STATUSES: RunStatus[] = [
   "stopped",
   "cancelled",
   "interrupted",
+  "undone",
 ];
+
+/** Finished runs whose writes are still in the store: these can be undone. */
+export const UNDOABLE_STATUSES: RunStatus[] = ["completed", "failed", "stopped", "interrupted"];
 
 export function isActive(status: RunStatus): boolean {
   return ACTIVE_STATUSES.includes(status);
@@ -29,6 +33,7 @@ export const STATUS_HELP: Record<RunStatus, string> = {
   stopped: "stopped on request; everything ingested was kept",
   cancelled: "cancelled on request; the run's changes were undone",
   interrupted: "its worker died; committed data was kept",
+  undone: "undone after it finished; the run's changes were removed",
 };
 
 export const STAGE_LABEL: Record<RunStage, string> = {
@@ -63,6 +68,15 @@ export function startedBy(run: RunSnapshot): string {
   if (run.trigger === "schedule") return "the schedule";
   if (run.trigger === "cli") return "the command line";
   return TRIGGER_LABEL[run.trigger] ?? run.trigger;
+}
+
+/** Who undid a run, in words. */
+export function undoneBy(run: RunSnapshot): string {
+  const u = run.undo;
+  if (!u) return "";
+  if (u.requested_by) return u.requested_by;
+  if (u.source === "cli") return "an operator (command line)";
+  return u.source ? `the ${u.source}` : "the system";
 }
 
 /** Who asked a cancellation, in words. */

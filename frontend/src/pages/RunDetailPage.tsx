@@ -1,4 +1,4 @@
-// One run in full: progress (live while active), cancel buttons, the cancellation record, errors.
+// One run in full: progress (live while active), cancel buttons, the cancellation record, undo, errors.
 
 import { useState } from "react";
 import type { RunSnapshot } from "../api/types";
@@ -8,10 +8,12 @@ import { Page } from "../components/Page";
 import { ProgressDisplay } from "../components/ProgressDisplay";
 import { ErrorState, Loading, StaleNotice } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
+import { UndoControls } from "../components/UndoControls";
+import { UndoSummary, undoOutcome } from "../components/UndoSummary";
 import { POLL_MS, mergeRun } from "../hooks/useRunMonitor";
 import { useRunPolling } from "../hooks/useRunPolling";
 import { formatDuration, formatTime, secondsBetween } from "../lib/format";
-import { isActive, SOURCE_LABEL, startedBy, STATUS_HELP } from "../lib/runs";
+import { isActive, SOURCE_LABEL, startedBy, STATUS_HELP, UNDOABLE_STATUSES } from "../lib/runs";
 import { Link } from "../lib/router";
 
 export function RunDetailPage({ taskId }: { taskId: string }) {
@@ -35,18 +37,23 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
     );
   }
   const c = run.cancellation;
+  const update = (next: RunSnapshot) => setLatest((previous) => mergeRun(previous, next));
   return (
     <Page title={`Run #${run.run_id} of ${run.feed.name}`}>
       {Boolean(error) && <StaleNotice error={error} updatedAt={updatedAt} />}
       <div className="run-detail" data-testid="run-detail" data-status={run.status}>
         <p className="run-detail-status" aria-live="polite">
           <StatusBadge status={run.status} /> <span>{STATUS_HELP[run.status]}</span>
-          {c && !isActive(run.status) ? <strong data-testid="run-outcome"> — {cancellationOutcome(run)}</strong> : null}
+          {run.undo ? (
+            <strong data-testid="run-outcome"> — {undoOutcome(run)}</strong>
+          ) : c && !isActive(run.status) ? (
+            <strong data-testid="run-outcome"> — {cancellationOutcome(run)}</strong>
+          ) : null}
         </p>
         <section className="panel" aria-labelledby="progress-title" tabIndex={-1} data-focus-return>
           <h2 id="progress-title">Progress</h2>
           <ProgressDisplay run={run} />
-          <CancelControls run={run} onUpdated={(next) => setLatest((previous) => mergeRun(previous, next))} />
+          <CancelControls run={run} onUpdated={update} />
         </section>
         <div className="columns">
           <section className="panel" aria-labelledby="summary-title">
@@ -82,6 +89,21 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
             {c ? <CancellationSummary run={run} /> : <p className="muted">This run was not stopped or cancelled.</p>}
           </section>
         </div>
+        {!isActive(run.status) && (
+          <section className="panel" aria-labelledby="undo-title" tabIndex={-1} data-focus-return>
+            <h2 id="undo-title">Undo</h2>
+            {run.undo ? (
+              <UndoSummary run={run} />
+            ) : run.status === "cancelled" ? (
+              <p className="muted">This run was cancelled with Cancel job: its changes were already rolled back.</p>
+            ) : run.can_undo ? (
+              <p className="muted">Remove everything this run wrote, as if it had never happened.</p>
+            ) : UNDOABLE_STATUSES.includes(run.status) ? (
+              <p className="muted">Only the person who started this run, the feed's owner or staff may undo it.</p>
+            ) : null}
+            <UndoControls run={run} onUpdated={update} />
+          </section>
+        )}
         {run.error && (
           <section className="panel" aria-labelledby="error-title">
             <h2 id="error-title">Error</h2>

@@ -23,7 +23,7 @@ export function RunHistoryPage() {
   const filtered = Boolean(feed || status || user);
 
   return (
-    <Page title="Run history" intro="Every run with its outcome; cancellations show who, why, when, the latency and what was kept or removed.">
+    <Page title="Run history" intro="Every run with its outcome; cancellations and undos show who, why, when, the latency and what was kept, removed or restored.">
       <form className="filters" role="search" aria-label="Filter runs" onSubmit={(event) => event.preventDefault()}>
         <FeedSelect value={feed} onChange={(value) => setQuery({ feed: value })} />
         <div className="filter">
@@ -57,7 +57,7 @@ export function RunHistoryPage() {
                 <RunHistoryHead />
                 <tbody>
                   {runs.data.results.map((run) => (
-                    <RunHistoryRow key={run.task_id} run={run} />
+                    <RunHistoryRow key={run.task_id} run={run} onUpdated={runs.reload} />
                   ))}
                 </tbody>
               </table>

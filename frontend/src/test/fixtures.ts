@@ -1,6 +1,6 @@
 // Run snapshots for component tests, shaped like the API's.
 
-import type { Cancellation, RunSnapshot } from "../api/types";
+import type { Cancellation, RunSnapshot, Undo } from "../api/types";
 
 export function makeRun(overrides: Partial<RunSnapshot> = {}): RunSnapshot {
   return {
@@ -30,8 +30,10 @@ export function makeRun(overrides: Partial<RunSnapshot> = {}): RunSnapshot {
     heartbeat_at: "2026-03-01T10:00:03Z",
     finished_at: null,
     cancellation: null,
+    undo: null,
     error: null,
     can_cancel: true,
+    can_undo: false,
     ...overrides,
   };
 }
@@ -49,6 +51,22 @@ export function makeCancellation(overrides: Partial<Cancellation> = {}): Cancell
     objects_removed: 0,
     objects_restored: 0,
     escalated: false,
+    ...overrides,
+  };
+}
+
+export function makeUndo(overrides: Partial<Undo> = {}): Undo {
+  return {
+    reason: "",
+    requested_by: "alice",
+    source: "dashboard",
+    requested_at: "2026-03-01T11:00:00Z",
+    undone_at: "2026-03-01T11:00:00.420Z",
+    latency_ms: 420,
+    objects_removed: 1100,
+    objects_restored: 40,
+    indicators_removed: 300,
+    cursor_restored: true,
     ...overrides,
   };
 }
