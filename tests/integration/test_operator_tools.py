@@ -26,7 +26,7 @@ def celery_cli(env: dict[str, str], *args: str) -> str:
     """The operator's command line, as a process of its own."""
     done = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "crisp", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
@@ -81,23 +81,6 @@ def test_celery_control_terminate_finalises_the_run_as_an_operator_cancel(
     assert StixObject.objects.count() == 3000 == run.created + second.created
 
 
-def test_terminate_keeps_a_pending_cancel_job_and_rolls_back(
-    user: Any, celery_worker: Any, wait_for_run: Any
-) -> None:
-    from threat_feeds.models import FeedRun as Run
-
-    with demo_server(objects=3000, page_max=100, delay=0.1) as server:
-        feed = taxii_feed(server, name="terminated after cancel_job", owner=user)
-        run = feed_run_start(feed=feed, user=user)
-        running = wait_until(lambda: run_reached(run.pk, pages=3))
-        # A cancel_job recorded but not yet heard by the worker (as when it ignores it).
-        Run.objects.filter(pk=run.pk).update(status="cancelling", cancel_mode="cancel_job", cancel_reason="x")
-        celery_cli(celery_worker["env"], "control", "terminate", "SIGKILL", str(run.task_id))
-        run, _ = _gone_then_terminal(running, wait_for_run)
-    assert run.status == "cancelled" and run.cancel_mode == "cancel_job" and run.cancel_reason == "x"
-    assert StixObject.objects.count() == 0 and run.objects_removed == run.created > 0
-
-
 def test_celery_control_revoke_of_a_running_run_stops_it_at_the_next_checkpoint(
     user: Any, celery_worker: Any, wait_for_run: Any
 ) -> None:
@@ -108,7 +91,11 @@ def test_celery_control_revoke_of_a_running_run_stops_it_at_the_next_checkpoint(
         celery_cli(celery_worker["env"], "control", "revoke", str(run.task_id))
         run = wait_for_run(run.pk, timeout=20)
     assert run.status == "stopped" and run.pages < 30
-    assert (run.cancel_mode, run.cancel_source, run.cancel_reason) == ("stop_now", "celery", "revoked through Celery")
+    assert (run.cancel_mode, run.cancel_source, run.cancel_reason) == (
+        "stop_now",
+        "celery",
+        "revoked through Celery",
+    )
     assert run.objects_kept == StixObject.objects.count() == run.created
 
 

@@ -52,6 +52,8 @@ def test_task_ignoring_its_cancel_is_terminated_and_rolled_back_by_others(
         feed_run_cancel(run_id=run.pk, user=user, mode="cancel_job", reason="it hangs")
         run = wait_for_run(run.pk, timeout=25)
         assert run.status == "cancelled" and run.cancel_escalated
+        # Finalised by the worker's task_revoked hook once the process was gone, not by the reaper.
+        assert run.events[-1]["event"] == "terminated" and run.events[-1]["signal"] == "SIGKILL"
         assert run.objects_removed == 300
         assert store_snapshot() == before
         # The pool replaced the killed process: the same worker serves the next run.
