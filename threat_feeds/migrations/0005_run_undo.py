@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("threat_feeds", "0003_versions_without_db_constraints"),
+        ("threat_feeds", "0004_run_handoff"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
