@@ -63,6 +63,8 @@ class Migration(migrations.Migration):
                     ("dashboard", "Dashboard"),
                     ("schedule", "Schedule"),
                     ("cli", "Cli"),
+                    ("resume", "Resume"),
+                    ("celery", "Celery"),
                 ],
                 max_length=20,
             ),
