@@ -92,6 +92,10 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
         "cursor_after": run.cursor_after,
         "cancellation": cancellation,
         "undo": undo,
+        # Hand-backs, operator actions, resumptions: what happened to the run besides its counters.
+        "events": run.events,
+        "requeues": run.requeues,
+        "resumed_from": str(run.resumed_from.task_id) if run.resumed_from_id and run.resumed_from else None,
         "error": {"code": run.error_code, "detail": run.error_message} if run.error_code else None,
         "can_cancel": bool(may_cancel and run.is_active),
         "can_undo": bool(may_cancel and run.status in RunStatus.undoable()),
@@ -172,6 +176,15 @@ class RunSnapshotSerializer(serializers.Serializer):
     cursor_after = serializers.DictField()
     cancellation = _CancellationSerializer(allow_null=True)
     undo = _UndoSerializer(allow_null=True)
+    events = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="History: started (worker), requeued (worker_shutdown / message_lost), terminated, "
+        "revoked, resumed.",
+    )
+    requeues = serializers.IntegerField(help_text="Times its queue message was lost and sent again.")
+    resumed_from = serializers.UUIDField(
+        allow_null=True, help_text="Task id of the interrupted run it resumes."
+    )
     error = _ErrorSerializer(allow_null=True)
     can_cancel = serializers.BooleanField()
     can_undo = serializers.BooleanField(help_text="Finished, not rolled back, and this user may undo it.")
@@ -202,7 +215,7 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
         model = ThreatFeed
         fields = [
             "id", "name", "source_type", "url", "collection_id", "username", "password", "api_key",
-            "credentials", "page_size", "schedule", "is_active", "settings", "owner", "cursor", "last_run",
+            "credentials", "page_size", "schedule", "is_active", "auto_resume", "settings", "owner", "cursor", "last_run",
             "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "owner", "cursor", "last_run", "created_at"]

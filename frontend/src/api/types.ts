@@ -24,7 +24,7 @@ export type RunStage =
   | "finalizing";
 
 export type CancelMode = "stop_now" | "cancel_job";
-export type Trigger = "api" | "dashboard" | "schedule" | "cli";
+export type Trigger = "api" | "dashboard" | "schedule" | "cli" | "resume" | "celery";
 
 export interface Me {
   id?: number;
@@ -82,6 +82,13 @@ export interface Undo {
   cursor_restored: boolean;
 }
 
+/** One entry of a run's history: started (worker), requeued, terminated, revoked, resumed. */
+export interface RunEvent {
+  event: string;
+  at: string;
+  [detail: string]: unknown;
+}
+
 export interface RunError {
   code: string;
   detail: string;
@@ -105,6 +112,10 @@ export interface RunSnapshot {
   cursor_after?: Record<string, unknown>;
   cancellation: Cancellation | null;
   undo: Undo | null;
+  events?: RunEvent[];
+  requeues?: number;
+  /** Task id of the interrupted run this one resumes. */
+  resumed_from?: string | null;
   error: RunError | null;
   can_cancel: boolean;
   /** Finished, not rolled back, and this user may undo it. */

@@ -53,6 +53,8 @@ export const TRIGGER_LABEL: Record<Trigger, string> = {
   dashboard: "dashboard",
   schedule: "schedule",
   cli: "command line",
+  resume: "automatic resume",
+  celery: "Celery (operator)",
 };
 
 export const SOURCE_LABEL: Record<SourceType, string> = {
