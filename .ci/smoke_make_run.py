@@ -310,7 +310,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="crisp-smoke-"))
     clone, log_path = workdir / "crisp", workdir / "make-run.log"
     head = subprocess.run(
-        ["git", "-C", args.source, "log", "-1", "--format=%h %s"], check=False, capture_output=True, text=True
+        ["git", "-C", args.source, "log", "-1", "--format=%h"], check=False, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
         ["git", "-C", args.source, "status", "--porcelain", "--untracked-files=no"],
