@@ -1,6 +1,7 @@
 # CRISP developer entry points (SPEC §3). Needs Python 3.11+ (and Node 20 once frontend/ exists).
 #   make run     venv + requirements + dashboard, then migrate, bootstrap, web/worker/beat/demo TAXII
-#   make test    venv + dev requirements + dashboard, then pytest (PYTEST_ARGS="..." passes options) + Vitest
+#   make test    venv + dev requirements + dashboard + Debian's chromium for the browser tests
+#                (scripts/ensure-chromium.sh), then pytest (PYTEST_ARGS="..." passes options) + Vitest
 #   make lint    ruff check + ruff format --check
 #   make bench   benchmarks (python -m bench; BENCH_ARGS="..." passes options)
 # DATABASE_URL / REDIS_URL are used when set; otherwise SQLite and an embedded Redis under var/.
@@ -13,12 +14,12 @@ DEV_STAMP := $(VENV)/.crisp-requirements-dev
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint bench frontend venv clean-venv
+.PHONY: run test lint bench frontend browser venv clean-venv
 
 run: $(REQ_STAMP) frontend
 	$(PY) -m crisp.stack run
 
-test: $(DEV_STAMP) frontend
+test: $(DEV_STAMP) frontend browser
 	$(PY) -m crisp.stack test $(PYTEST_ARGS)
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
 
@@ -28,6 +29,11 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP) frontend
 	$(PY) -m crisp.stack bench $(BENCH_ARGS)
+
+# The browser tests drive Debian's /usr/bin/chromium: installed with apt-get when missing (as root
+# or with passwordless sudo); otherwise one sentence says which command to run.
+browser:
+	@sh scripts/ensure-chromium.sh
 
 venv: $(PY)
 

@@ -23,6 +23,15 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_port(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{name}={value!r} is not a TCP port number (1-65535)")
+    return int(value)
+
+
 DEBUG = _env_bool("DEBUG", False)
 # A fixed key is only acceptable for the embedded, loopback-only setup; deployments set SECRET_KEY.
 SECRET_KEY = os.environ.get("SECRET_KEY", "crisp-insecure-development-key-set-SECRET_KEY-in-production")
@@ -132,10 +141,21 @@ CELERY_TASK_ROUTES = {"threat_feeds.reap_stale_runs_task": {"queue": CRISP_CONTR
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# --- `make run` (crisp/stack.py) ----------------------------------------------------------
+# Port of the web server. Beware: honcho gives each Procfile process type its own PORT (+100 per
+# type), so inside the worker/beat/demo processes this is not the web's port; only crisp/stack.py
+# and what it runs before honcho (bootstrap) see the real one.
+PORT = _env_port("PORT") or 8000
+# Port of the local demo TAXII server. Unset: PORT+1, or a free port when that one is taken;
+# crisp/stack.py decides and exports CRISP_DEMO_TAXII_PORT to every process it starts, so the web,
+# the workers, bootstrap (which keeps the demo feed's URL on it) and the server itself agree.
+CRISP_DEMO_TAXII_PORT_REQUESTED = _env_port("CRISP_DEMO_TAXII_PORT")
+CRISP_DEMO_TAXII_PORT = CRISP_DEMO_TAXII_PORT_REQUESTED or PORT + 1
+# The demo server's base URL: the one loopback origin allowed without CRISP_ALLOW_PRIVATE_FEED_URLS.
+CRISP_DEMO_TAXII_URL = f"http://127.0.0.1:{CRISP_DEMO_TAXII_PORT}/"
+
 # --- CRISP behaviour ---------------------------------------------------------------------
 CRISP_ALLOW_PRIVATE_FEED_URLS = _env_bool("CRISP_ALLOW_PRIVATE_FEED_URLS", False)
-# The local demo TAXII server of `make run`: the one loopback origin allowed without the setting above.
-CRISP_DEMO_TAXII_URL = os.environ.get("CRISP_DEMO_TAXII_URL", "http://127.0.0.1:8001/")
 CRISP_CANCEL_GRACE_SECONDS = float(os.environ.get("CRISP_CANCEL_GRACE_SECONDS", "10"))
 CRISP_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("CRISP_HEARTBEAT_TIMEOUT_SECONDS", "45"))
 CRISP_CANCEL_THROTTLE = os.environ.get("CRISP_CANCEL_THROTTLE", "20/min")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import stix2
+from django.conf import settings
 from stix2patterns.validator import run_validator
 from taxii2client.v21 import Collection, Server, as_pages
 
@@ -235,7 +236,12 @@ def test_management_command_parses_demo_defaults() -> None:
     from threat_feeds.management.commands.serve_demo_taxii import Command
 
     opts = vars(Command().create_parser("manage.py", "serve_demo_taxii").parse_args([]))
-    assert (opts["port"], opts["objects"], opts["delay"], opts["page_size"]) == (8001, 20_000, 0.3, 100)
+    assert (opts["port"], opts["objects"], opts["delay"], opts["page_size"]) == (
+        settings.CRISP_DEMO_TAXII_PORT,
+        20_000,
+        0.3,
+        100,
+    )
     assert (opts["username"], opts["password"]) == ("demo", "demo")
 
 

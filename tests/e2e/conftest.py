@@ -47,7 +47,7 @@ def dashboard_built() -> Path:
 @pytest.fixture(scope="session")
 def browser(dashboard_built: Path) -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (`make test` does)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between

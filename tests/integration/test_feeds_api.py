@@ -94,3 +94,22 @@ def test_bootstrap_creates_admin_and_demo_feed(capsys: Any, monkeypatch: Any) ->
     assert feed.name.startswith("DEMO") and feed.owner.username == "root"
     call_command("bootstrap")
     assert ThreatFeed.objects.count() == 1
+
+
+def test_bootstrap_keeps_the_demo_feed_on_the_demo_port(settings: Any, capsys: Any) -> None:
+    # `make run` may give the demo TAXII server another port on the next start (PORT,
+    # CRISP_DEMO_TAXII_PORT, or a free one when the default is taken): the existing feed follows.
+    settings.CRISP_DEMO_TAXII_URL = "http://127.0.0.1:8001/"
+    call_command("bootstrap")
+    assert ThreatFeed.objects.get().url == "http://127.0.0.1:8001/demo/"
+    settings.CRISP_DEMO_TAXII_URL = "http://127.0.0.1:45123/"
+    call_command("bootstrap")
+    feed = ThreatFeed.objects.get()
+    assert feed.url == "http://127.0.0.1:45123/demo/"
+    assert "now points at the demo TAXII server on http://127.0.0.1:45123/demo/" in capsys.readouterr().out
+    # Another feed that happens to carry the demo name but not the demo flag is left alone.
+    feed.settings = {}
+    feed.save(update_fields=["settings"])
+    settings.CRISP_DEMO_TAXII_URL = "http://127.0.0.1:45124/"
+    call_command("bootstrap")
+    assert ThreatFeed.objects.get().url == "http://127.0.0.1:45123/demo/"

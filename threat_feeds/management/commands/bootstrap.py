@@ -41,11 +41,12 @@ class Command(BaseCommand):
             )
 
         if not options["no_demo"]:
-            _, created = ThreatFeed.objects.get_or_create(
+            demo_url = settings.CRISP_DEMO_TAXII_URL + "demo/"
+            feed, created = ThreatFeed.objects.get_or_create(
                 name=DEMO_FEED_NAME,
                 defaults={
                     "source_type": SourceType.TAXII21,
-                    "url": settings.CRISP_DEMO_TAXII_URL + "demo/",
+                    "url": demo_url,
                     "collection_id": collection_id(DEFAULT_SEED),
                     "username": "demo",
                     "password": "demo",
@@ -58,7 +59,14 @@ class Command(BaseCommand):
                 self.stdout.write(
                     "Created the demo feed (synthetic data served by the local demo TAXII server)."
                 )
-        port = os.environ.get("PORT", "8000")
+            elif feed.url != demo_url and (feed.settings or {}).get("demo"):
+                # The demo server's port follows PORT / CRISP_DEMO_TAXII_PORT (or a free one when
+                # that is taken), so it can differ from one `make run` to the next.
+                feed.url = demo_url
+                feed.save(update_fields=["url"])
+                self.stdout.write(f"The demo feed now points at the demo TAXII server on {demo_url}")
         self.stdout.write(
-            self.style.SUCCESS(f"Open http://127.0.0.1:{port}/ and log in; the API docs are at /api/docs/.")
+            self.style.SUCCESS(
+                f"Open http://127.0.0.1:{settings.PORT}/ and log in; the API docs are at /api/docs/."
+            )
         )

@@ -8,6 +8,7 @@ run lasts over a minute and can be watched and stopped by hand.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from threat_feeds.demo.taxii_server import ServerConfig, serve_forever
@@ -18,7 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="bind address (keep it on loopback)")
-        parser.add_argument("--port", type=int, default=8001)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.CRISP_DEMO_TAXII_PORT,
+            help="default: CRISP_DEMO_TAXII_PORT (PORT+1 when unset), where the demo feed points",
+        )
         parser.add_argument("--objects", type=int, default=20_000)
         parser.add_argument("--delay", type=float, default=0.3, help="seconds per page of objects")
         parser.add_argument("--page-size", type=int, default=100, help="maximum (and default) page size")
