@@ -1,11 +1,12 @@
 // One run in full: progress (live while active), cancel buttons, the cancellation record, undo, errors.
 
 import { useState } from "react";
-import type { RunEvent, RunSnapshot } from "../api/types";
+import type { RunSnapshot } from "../api/types";
 import { CancelControls } from "../components/CancelControls";
 import { CancellationSummary, cancellationOutcome } from "../components/CancellationSummary";
 import { Page } from "../components/Page";
 import { ProgressDisplay } from "../components/ProgressDisplay";
+import { RunEvents } from "../components/RunEvents";
 import { ErrorState, Loading, StaleNotice } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
 import { UndoControls } from "../components/UndoControls";
@@ -122,24 +123,7 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
             </ul>
           </section>
         )}
-        {run.events && run.events.length > 0 && (
-          <section className="panel" aria-labelledby="events-title">
-            <h2 id="events-title">History</h2>
-            {run.resumed_from && (
-              <p className="muted">
-                Resumes interrupted run <Link to={`/runs/${run.resumed_from}`}>{run.resumed_from.slice(0, 8)}</Link>.
-              </p>
-            )}
-            <ol className="small" data-testid="run-events">
-              {run.events.map((entry, index) => (
-                <li key={index}>
-                  <time dateTime={entry.at}>{formatTime(entry.at)}</time> <strong>{entry.event}</strong>{" "}
-                  <span className="muted">{describeEvent(entry)}</span>
-                </li>
-              ))}
-            </ol>
-          </section>
-        )}
+        <RunEvents run={run} />
         <details className="panel">
           <summary>Feed cursor before and after</summary>
           <pre className="json">{JSON.stringify({ before: run.cursor_before ?? {}, after: run.cursor_after ?? {} }, null, 2)}</pre>
@@ -149,13 +133,3 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
   );
 }
 
-/** The event's details in words: which worker, why, which signal. */
-function describeEvent(entry: RunEvent): string {
-  const parts: string[] = [];
-  if (entry.worker) parts.push(`on ${String(entry.worker)}`);
-  if (entry.from_worker) parts.push(`from ${String(entry.from_worker)}`);
-  if (entry.reason) parts.push(String(entry.reason).replace("_", " "));
-  if (entry.signal) parts.push(String(entry.signal));
-  if (entry.by_run) parts.push(`by run ${String(entry.by_run).slice(0, 8)}`);
-  return parts.join(" · ");
-}
