@@ -155,16 +155,19 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(database_url: str | None = None, *, concurrency: int = 1) -> Iterator[Worker]:
-    """A real `celery worker -P prefork -c 1` on a queue private to this bench process."""
+def celery_worker(
+    database_url: str | None = None, *, concurrency: int = 1, queue: str | None = None
+) -> Iterator[Worker]:
+    """A real `celery worker -P prefork -c 1` on a queue private to this bench process (or `queue`)."""
     from crisp.celery import app
     from tests.peers.celery_processes import start_worker, stop
 
-    queue = f"crisp-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    queue = queue or f"crisp-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.conf.task_default_queue = queue  # feed_run_start in this process routes runs to it
-    log = VAR / f"{queue}.log"
+    name = f"{queue}-{uuid.uuid4().hex[:4]}"
+    log = VAR / f"{name}.log"
     env = {**os.environ, "DATABASE_URL": database_url or os.environ["DATABASE_URL"], "PYTHONUNBUFFERED": "1"}
-    process = start_worker(env=env, queue=queue, name=f"{queue}@localhost", log=log, concurrency=concurrency)
+    process = start_worker(env=env, queue=queue, name=f"{name}@localhost", log=log, concurrency=concurrency)
     try:
         yield Worker(process, queue, log)
     finally:
