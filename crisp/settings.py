@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "threat_feeds.api.middleware.ApiLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,6 +160,18 @@ CRISP_ALLOW_PRIVATE_FEED_URLS = _env_bool("CRISP_ALLOW_PRIVATE_FEED_URLS", False
 CRISP_CANCEL_GRACE_SECONDS = float(os.environ.get("CRISP_CANCEL_GRACE_SECONDS", "10"))
 CRISP_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("CRISP_HEARTBEAT_TIMEOUT_SECONDS", "45"))
 CRISP_CANCEL_THROTTLE = os.environ.get("CRISP_CANCEL_THROTTLE", "20/min")
+# Failed logins (token and session) per username + client address; 429 with Retry-After beyond.
+CRISP_LOGIN_THROTTLE = os.environ.get("CRISP_LOGIN_THROTTLE", "10/min")
+# Uploaded bundles (plain, and inflated when gzip): 413 beyond; checked as JSON on upload.
+CRISP_MAX_UPLOAD_BYTES = int(os.environ.get("CRISP_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024)))
+# Deepest JSON nesting accepted in a request body or an uploaded bundle (STIX needs < 20).
+CRISP_MAX_JSON_DEPTH = int(os.environ.get("CRISP_MAX_JSON_DEPTH", "64"))
+# Any other /api/ request body (Django's own limit for form data), and the longest URL (414 beyond).
+CRISP_MAX_REQUEST_BYTES = int(os.environ.get("CRISP_MAX_REQUEST_BYTES", str(2_621_440)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = CRISP_MAX_REQUEST_BYTES
+CRISP_MAX_URL_LENGTH = 8192
+# A feed's `settings` object, serialised (source options only: a few hundred bytes in practice).
+CRISP_MAX_FEED_SETTINGS_BYTES = 16 * 1024
 # Interrupt a task blocked in a network read the moment it is cancelled (SIGUSR2 in its process).
 # Off only where tasks do not run in a process's main thread (e.g. the threads pool).
 CRISP_INTERRUPT_BLOCKING_CALLS = _env_bool("CRISP_INTERRUPT_BLOCKING_CALLS", True)
@@ -187,7 +200,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "threat_feeds.api.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"cancel": CRISP_CANCEL_THROTTLE},
+    "DEFAULT_PARSER_CLASSES": [
+        "threat_feeds.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"cancel": CRISP_CANCEL_THROTTLE, "login": CRISP_LOGIN_THROTTLE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CRISP threat-feed ingestion API",
@@ -212,6 +230,7 @@ STATICFILES_DIRS = [p for p in [FRONTEND_DIST] if p.exists()]
 # Serve the built dashboard straight from frontend/dist, with or without collectstatic.
 WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/admin/login/"
+CSRF_FAILURE_VIEW = "threat_feeds.api.error_views.csrf_failure"
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from threat_feeds.api.auth import session_urlpatterns
 from threat_feeds.dashboard import dashboard_index
 
 urlpatterns = [
@@ -11,6 +12,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("threat_feeds.api.urls")),
-    path("api-auth/", include("rest_framework.urls")),
+    path("api-auth/", include(session_urlpatterns)),
     re_path(r"^(?!api/|admin/|static/).*$", dashboard_index, name="dashboard"),
 ]
+
+handler400 = "threat_feeds.api.error_views.bad_request"
+handler403 = "threat_feeds.api.error_views.permission_denied"
+handler404 = "threat_feeds.api.error_views.page_not_found"
+handler500 = "threat_feeds.api.error_views.server_error"

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.integration.helpers import run_reached, store_snapshot, wait_until
 from tests.peers.otx_server import OtxServer, otx_server
 from threat_feeds.models import FeedRun, Indicator, IndicatorProvenance, StixObject, ThreatFeed
 from threat_feeds.services.runs import feed_run_start
+from threat_feeds.services.uploads import feed_store_upload
 from threat_feeds.sources.otx_stix import pulse_modified
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,11 +83,9 @@ def test_indicators_are_deduplicated_with_other_feeds_and_reingest_is_unchanged(
         "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z",
         "pattern": f"[ipv4-addr:value = '{ip}']", "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z",
     }]}  # fmt: skip
-    path = tmp_path / "bundle.json"
-    path.write_text(json.dumps(bundle))
-    other = ThreatFeed.objects.create(
-        name="other", source_type="stix_bundle", settings={"upload_path": str(path)}
-    )
+    other = ThreatFeed.objects.create(name="other", source_type="stix_bundle")
+    upload = SimpleUploadedFile("bundle.json", json.dumps(bundle).encode())
+    feed_store_upload(other, upload)
     assert _run(other, user, wait_for_run).status == "completed"
 
     with otx_server(pulses=pulses) as server:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +23,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": exc.detail, "code": exc.code, **exc.extra}, status=exc.status_code)
     if isinstance(exc, ObjectDoesNotExist):
         exc = Http404(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": str(exc), "code": "too_large"}, status=413)
+    if isinstance(exc, (TooManyFieldsSent, SuspiciousOperation)):
+        return Response({"detail": str(exc)[:500], "code": "bad_request"}, status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
 
 from threat_feeds.choices import RunStatus
 from threat_feeds.models import FeedRun, Indicator, StixObject
 
+MAX_ID = 2**63 - 1  # the largest value a bigint column holds (PostgreSQL and SQLite alike)
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A database id: an integer that fits the column (99999999999999999999 is a 400, not a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
 
 class RunFilter(django_filters.FilterSet):
     active = django_filters.BooleanFilter(method="filter_active")
-    feed = django_filters.NumberFilter(field_name="feed_id")
+    feed = IdFilter(field_name="feed_id")
     status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices)
     user = django_filters.CharFilter(field_name="requested_by__username")
 
@@ -30,8 +44,8 @@ class RunFilter(django_filters.FilterSet):
 class StixObjectFilter(django_filters.FilterSet):
     type = django_filters.CharFilter()
     stix_id = django_filters.CharFilter()
-    feed = django_filters.NumberFilter(field_name="provenance__feed_id", distinct=True)
-    run = django_filters.NumberFilter(field_name="provenance__run_id", distinct=True)
+    feed = IdFilter(field_name="provenance__feed_id", distinct=True)
+    run = IdFilter(field_name="provenance__run_id", distinct=True)
     task_id = django_filters.UUIDFilter(field_name="provenance__run__task_id", distinct=True)
     search = django_filters.CharFilter(method="filter_search")
 
@@ -47,8 +61,8 @@ class IndicatorFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter()
     value = django_filters.CharFilter()
     value_contains = django_filters.CharFilter(field_name="value", lookup_expr="icontains")
-    feed = django_filters.NumberFilter(field_name="provenance__feed_id", distinct=True)
-    run = django_filters.NumberFilter(field_name="provenance__run_id", distinct=True)
+    feed = IdFilter(field_name="provenance__feed_id", distinct=True)
+    run = IdFilter(field_name="provenance__run_id", distinct=True)
     task_id = django_filters.UUIDFilter(field_name="provenance__run__task_id", distinct=True)
 
     class Meta:

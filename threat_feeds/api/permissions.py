@@ -1,4 +1,9 @@
-"""Who may change a feed: its owner or staff. Reading is open to every authenticated user."""
+"""Who may act on a feed. Reading is open to every authenticated user (settings only in part).
+
+- start a run (consume), edit, upload: owner, staff, or a user the owner shares the feed with;
+- delete, change url / credentials / sharing: owner or staff (checked in the serializer for fields);
+- cancel: per run, by the cancellation service (starter, feed owner, staff).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ from typing import Any
 from rest_framework import permissions
 from rest_framework.request import Request
 
+from threat_feeds.selectors import can_edit_feed, can_manage_feed
 
-class IsFeedOwnerOrStaffForWrites(permissions.BasePermission):
-    message = "Only the feed's owner or staff may change or delete it."
+
+class FeedPermission(permissions.BasePermission):
+    message = "Only the feed's owner, staff, or users it is shared with may change or start it."
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        if request.method in permissions.SAFE_METHODS or getattr(view, "action", "") in {"consume"}:
-            return True
-        if getattr(view, "action", "") == "cancel_consumption":
-            return True  # checked per run by the cancellation service
-        return bool(request.user.is_staff or obj.owner_id == request.user.pk)
+        action = getattr(view, "action", "")
+        if request.method in permissions.SAFE_METHODS or action == "cancel_consumption":
+            return True  # cancel is checked per run by the cancellation service
+        if request.method == "DELETE":
+            return can_manage_feed(request.user, obj)
+        return can_edit_feed(request.user, obj)

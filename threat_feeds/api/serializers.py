@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from threat_feeds.api.feed_settings import validate_feed_settings, visible_settings
 from threat_feeds.choices import CancelMode, RunStatus, SourceType
+from threat_feeds.errors import NotAllowed
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
-from threat_feeds.selectors import last_run
+from threat_feeds.selectors import can_edit_feed, can_manage_feed, last_run
 from threat_feeds.sources.base import SourceError
 
 DEFAULT_SERVERS = {
@@ -194,31 +197,74 @@ class RunSnapshotSerializer(serializers.Serializer):
         return run_snapshot(instance, user=getattr(request, "user", None))
 
 
+MAX_SCHEDULE_MINUTES = 525_600  # a year: beat computes next runs from it, and must not overflow
+MAX_PAGE_SIZE = 10_000
+# Only the owner or staff may change these: they decide where the feed's credentials are sent.
+MANAGER_FIELDS = ("url", "username", "password", "api_key", "shared_with")
+
+
+class _UsernameListField(serializers.ListField):
+    def to_representation(self, data: Any) -> list[str]:
+        return sorted(member.get_username() for member in data.all())
+
+
 class ThreatFeedSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    username = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
+        write_only=True, required=False, allow_blank=True, max_length=500, style={"input_type": "password"}
     )
-    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
     schedule = serializers.IntegerField(
         source="schedule_minutes",
         required=False,
         allow_null=True,
         min_value=1,
-        help_text="Minutes between runs.",
+        max_value=MAX_SCHEDULE_MINUTES,
+        help_text="Minutes between runs (at most a year), or null.",
+    )
+    settings = serializers.JSONField(
+        required=False,
+        help_text="Source-specific options (keys per source type; see README). Users who may not edit "
+        "the feed see only `demo`.",
+    )
+    shared_with = _UsernameListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        max_length=100,
+        help_text="Usernames who may edit and start the feed besides its owner and staff. "
+        "Set by the owner or staff.",
     )
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
     credentials = serializers.SerializerMethodField()
     last_run = serializers.SerializerMethodField()
+    has_upload = serializers.SerializerMethodField()
+    can_edit = serializers.SerializerMethodField()
 
     class Meta:
         model = ThreatFeed
         fields = [
             "id", "name", "source_type", "url", "collection_id", "username", "password", "api_key",
-            "credentials", "page_size", "schedule", "is_active", "auto_resume", "settings", "owner", "cursor", "last_run",
-            "created_at",
+            "credentials", "page_size", "schedule", "is_active", "auto_resume", "settings", "owner",
+            "shared_with", "can_edit", "has_upload", "cursor", "last_run", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "owner", "cursor", "last_run", "created_at"]
+
+    def _user(self) -> Any:
+        return getattr(self.context.get("request"), "user", None)
+
+    def to_representation(self, feed: ThreatFeed) -> dict[str, Any]:
+        data = super().to_representation(feed)
+        if not data["can_edit"]:
+            data["settings"] = visible_settings(feed.settings)
+        return data
+
+    def get_can_edit(self, feed: ThreatFeed) -> bool:
+        user = self._user()
+        return bool(user is not None and can_edit_feed(user, feed))
+
+    def get_has_upload(self, feed: ThreatFeed) -> bool:
+        return bool(feed.upload_file)
 
     def get_credentials(self, feed: ThreatFeed) -> dict[str, bool]:
         return {
@@ -232,20 +278,35 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
         run = last_run(feed.pk)
         return run_snapshot(run, user=getattr(self.context.get("request"), "user", None)) if run else None
 
-    def validate_page_size(self, value: int) -> int:
-        if not 1 <= value <= 10000:
-            raise serializers.ValidationError("page_size must be between 1 and 10000.")
-        return value
-
-    def validate_settings(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("settings must be a JSON object.")
-        return value
+    def validate_shared_with(self, value: list[str]) -> list[Any]:
+        names = set(value)
+        users = list(get_user_model().objects.filter(username__in=names))
+        missing = names - {user.get_username() for user in users}
+        if missing:
+            raise serializers.ValidationError(f"unknown users: {', '.join(sorted(missing)[:10])}.")
+        return users
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         from threat_feeds.sources.netguard import check_url
 
+        user = self._user()
+        if self.instance is not None and not can_manage_feed(user, self.instance):
+            changed = [name for name in MANAGER_FIELDS if name in self.initial_data]
+            if changed:
+                raise NotAllowed(
+                    f"Only the feed's owner or staff may change {', '.join(changed)}.",
+                    code="owner_only_field",
+                )
         source_type = attrs.get("source_type", getattr(self.instance, "source_type", None))
+        if "settings" in attrs:
+            problems = validate_feed_settings(
+                attrs["settings"],
+                source_type=source_type,
+                previous=getattr(self.instance, "settings", None),
+                is_staff=bool(user is not None and user.is_staff),
+            )
+            if problems:
+                raise serializers.ValidationError({"settings": problems})
         url = attrs.get("url", getattr(self.instance, "url", ""))
         if (
             self.instance is not None
@@ -266,6 +327,20 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
             except SourceError as exc:
                 raise serializers.ValidationError({"url": exc.message}) from exc
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> ThreatFeed:
+        members = validated_data.pop("shared_with", None)
+        feed = super().create(validated_data)
+        if members is not None:
+            feed.shared_with.set(members)
+        return feed
+
+    def update(self, instance: ThreatFeed, validated_data: dict[str, Any]) -> ThreatFeed:
+        members = validated_data.pop("shared_with", None)
+        feed = super().update(instance, validated_data)
+        if members is not None:
+            feed.shared_with.set(members)
+        return feed
 
 
 class CancelRequestSerializer(serializers.Serializer):

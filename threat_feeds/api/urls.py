@@ -1,8 +1,8 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from threat_feeds.api import views
+from threat_feeds.api.auth import TokenObtainView
 
 router = DefaultRouter()
 router.register("threat-feeds", views.ThreatFeedViewSet, basename="threat-feed")
@@ -10,7 +10,7 @@ router.register("stix-objects", views.StixObjectViewSet, basename="stix-object")
 router.register("indicators", views.IndicatorViewSet, basename="indicator")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("auth/me/", views.MeView.as_view(), name="api-me"),
     path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
     path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),

@@ -5,27 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from threat_feeds import selectors
 from threat_feeds.api import serializers as s
-from threat_feeds.api.filters import IndicatorFilter, RunFilter, StixObjectFilter
-from threat_feeds.api.permissions import IsFeedOwnerOrStaffForWrites
+from threat_feeds.api.filters import MAX_ID, IndicatorFilter, RunFilter, StixObjectFilter
+from threat_feeds.api.parsers import BoundedJSONParser
+from threat_feeds.api.permissions import FeedPermission
 from threat_feeds.api.throttles import CancelRateThrottle
 from threat_feeds.choices import SourceType, Trigger
 from threat_feeds.control.cancellation import feed_run_cancel
 from threat_feeds.errors import InvalidInput, StateConflict
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
-from threat_feeds.services.feeds import feed_delete, feed_schedule_sync, feed_store_upload
+from threat_feeds.services.feeds import feed_delete, feed_schedule_sync
 from threat_feeds.services.runs import feed_run_start
 from threat_feeds.services.undo import run_undo
+from threat_feeds.services.uploads import feed_store_upload
 
 
 def _trigger(request: Request) -> str:
@@ -33,12 +36,23 @@ def _trigger(request: Request) -> str:
     return Trigger.DASHBOARD if request.auth is None else Trigger.API
 
 
-class ThreatFeedViewSet(viewsets.ModelViewSet):
-    serializer_class = s.ThreatFeedSerializer
-    permission_classes = [*viewsets.ModelViewSet.permission_classes, IsFeedOwnerOrStaffForWrites]
+class _IdLookup:
+    """Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500)."""
+
     lookup_value_regex = r"\d+"
+    kwargs: dict[str, Any]
+
+    def get_object(self) -> Any:
+        if int(self.kwargs.get("pk") or 0) > MAX_ID:
+            raise Http404
+        return super().get_object()  # type: ignore[misc]
+
+
+class ThreatFeedViewSet(_IdLookup, viewsets.ModelViewSet):
+    serializer_class = s.ThreatFeedSerializer
+    permission_classes = [*viewsets.ModelViewSet.permission_classes, FeedPermission]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self) -> QuerySet[ThreatFeed]:
         return selectors.feeds_visible_to(self.request.user)
@@ -165,7 +179,7 @@ class TaskListView(ListAPIView):
         return selectors.runs_visible_to(self.request.user).order_by("-queued_at", "-id")
 
 
-class StixObjectViewSet(viewsets.ReadOnlyModelViewSet):
+class StixObjectViewSet(_IdLookup, viewsets.ReadOnlyModelViewSet):
     filterset_class = StixObjectFilter
 
     def get_queryset(self) -> QuerySet[StixObject]:
@@ -175,7 +189,7 @@ class StixObjectViewSet(viewsets.ReadOnlyModelViewSet):
         return s.StixObjectDetailSerializer if self.action == "retrieve" else s.StixObjectSerializer
 
 
-class IndicatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IndicatorViewSet(_IdLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     filterset_class = IndicatorFilter
 
     def get_queryset(self) -> QuerySet[Indicator]:

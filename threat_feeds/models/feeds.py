@@ -31,6 +31,13 @@ class ThreatFeed(models.Model):
         on_delete=models.SET_NULL,
         related_name="feeds",
     )
+    # Users the owner lets edit and start the feed (and so spend its credentials and quota).
+    shared_with = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL, blank=True, related_name="shared_feeds"
+    )
+    # The uploaded bundle, relative to VAR_DIR (uploads/<feed id>/<uuid>.json): chosen by the
+    # server, never by a user; removed with the feed.
+    upload_file = models.CharField(max_length=200, blank=True, editable=False)
     # Where the next run resumes (e.g. {"added_after": "..."}); advanced only after a page is stored.
     cursor = models.JSONField(default=dict, blank=True)
     periodic_task = models.OneToOneField(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -23,9 +22,20 @@ def feed_config(feed: ThreatFeed) -> FeedConfig:
         password=feed.password,
         api_key=feed.api_key,
         page_size=feed.page_size,
-        settings=dict(feed.settings or {}),
+        settings=_source_settings(feed),
         allow_private_urls=settings.CRISP_ALLOW_PRIVATE_FEED_URLS or is_demo_feed(feed),
     )
+
+
+def _source_settings(feed: ThreatFeed) -> dict[str, Any]:
+    """The feed's settings as the source reads them; `upload_path` only ever comes from the server."""
+    from threat_feeds.services.uploads import feed_upload_path
+
+    options = {k: v for k, v in (feed.settings or {}).items() if k != "upload_path"}
+    path = feed_upload_path(feed)
+    if path is not None:
+        options["upload_path"] = str(path)
+    return options
 
 
 def is_demo_feed(feed: ThreatFeed) -> bool:
@@ -64,18 +74,3 @@ def feed_delete(feed: ThreatFeed) -> None:
     feed.delete()
     if task is not None:
         task.delete()
-
-
-def feed_store_upload(feed: ThreatFeed, upload: Any) -> str:
-    """Keep an uploaded bundle under var/uploads; the bundle source streams it from there."""
-    folder = Path(settings.VAR_DIR) / "uploads" / f"feed-{feed.pk}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "bundle.json"
-    partial = path.with_suffix(".part")
-    with partial.open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    partial.replace(path)  # a run reading the previous bundle never sees half a file
-    feed.settings = {**(feed.settings or {}), "upload_path": str(path)}
-    feed.save(update_fields=["settings", "updated_at"])
-    return str(path)
