@@ -66,8 +66,10 @@ def terminate_trials(server: Any, trials: int) -> list[dict[str, float]]:
             run = _start(server)
             sent = time.perf_counter()
             app.control.revoke(str(run.task_id), terminate=True, signal="SIGTERM")
-            gone = _poll(lambda: _gone(run.worker_pid))  # noqa: B023 - polled within the iteration
-            terminal = _poll(lambda: FeedRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists())  # noqa: B023
+            gone = _poll(lambda r=run: _gone(r.worker_pid))
+            terminal = _poll(
+                lambda r=run: FeedRun.objects.filter(pk=r.pk, finished_at__isnull=False).exists()
+            )
             final = FeedRun.objects.get(pk=run.pk)
             rows.append({"gone_ms": gone * 1000, "after_gone_ms": terminal * 1000,
                          "from_revoke_ms": (time.perf_counter() - sent) * 1000})  # fmt: skip
@@ -88,9 +90,9 @@ def shutdown_trials(server: Any, trials: int) -> list[dict[str, float]]:
             sent = time.perf_counter()
             owner.process.send_signal(signal.SIGTERM)
             back = _poll(
-                lambda: FeedRun.objects.filter(pk=run.pk).exclude(worker_pid=run.worker_pid).exists()
-            )  # noqa: B023
-            exited = _poll(lambda: owner.process.poll() is not None)  # noqa: B023
+                lambda r=run: FeedRun.objects.filter(pk=r.pk).exclude(worker_pid=r.worker_pid).exists()
+            )
+            exited = _poll(lambda w=owner: w.process.poll() is not None)
             done = common.wait_run(run.pk, timeout=120)
             rows.append({"handed_back_ms": back * 1000, "worker_exit_ms": (back + exited) * 1000,
                          "completed": float(done.status == "completed" and done.fetched == OBJECTS)})  # fmt: skip
