@@ -279,6 +279,9 @@ class GuardedAdapter(HTTPAdapter):
                 raise deadline.error(url) from exc
             deadline.cancel()
             raise
+        if deadline.expired:  # http.client may return the headers it had when the socket was shut
+            response.close()
+            raise deadline.error(url)
         length = response.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.max_response_bytes:
             deadline.cancel()

@@ -108,7 +108,8 @@ class OtxSource(Source):
             self.checkpoint("before_request")
             self._last_response = None
             try:
-                body = self.otx.get(url)
+                # The SDK str.format()s every URL: braces in a hostile `next` link must stay literal.
+                body = self.otx.get(url.replace("{", "{{").replace("}", "}}"))
             except InvalidAPIKey as exc:
                 self.checkpoint("after_request")
                 raise SourceError(
