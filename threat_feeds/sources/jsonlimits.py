@@ -101,20 +101,22 @@ class EntryFilter:
             self._in_string = False
         entry_depth = ENTRY_DEPTH
         max_depth = self.limits.max_depth + entry_depth - 1
-        while (match := _TOKEN.match(data, pos)) is not None:
+        depth = self.depth  # a local in the loop: it runs once per bracket
+        token, openers = _TOKEN.match, _OPENERS
+        while (match := token(data, pos)) is not None:
             pos = match.end()
-            if data[pos - 1] in _OPENERS:
-                self.depth += 1
-                if self.depth == entry_depth:
+            if data[pos - 1] in openers:
+                depth += 1
+                if depth == entry_depth:
                     if emit < pos - 1:
                         out.append(data[emit : pos - 1])
                     emit = pos - 1
                     self._entry_start = base + emit
-                elif self.depth > max_depth and self._entry_reason is None:
+                elif depth > max_depth and self._entry_reason is None:
                     self._reject(f"nested deeper than {self.limits.max_depth} levels")
             else:
-                self.depth -= 1
-                if self.depth == entry_depth - 1 and self._entry_start is not None:
+                depth -= 1
+                if depth == entry_depth - 1 and self._entry_start is not None:
                     size = base + pos - self._entry_start
                     if self._entry_reason is None and size > self.limits.max_object_bytes:
                         self._reject(f"larger than {self.limits.max_object_bytes} bytes")
@@ -125,6 +127,7 @@ class EntryFilter:
                         out.append(marker(self._entry_reason))
                     self._held, self._entry_start, self._entry_reason = [], None, None
                     emit = pos
+        self.depth = depth
         end = _REST.match(data, pos).end()  # type: ignore[union-attr]
         if end < n:  # a string opens here and goes on in the next chunk
             self._in_string = True
