@@ -285,6 +285,23 @@ def test_a_bundle_page_ends_at_the_page_byte_budget() -> None:
     assert len(pages) > 1 and all(len(page.objects) < 50 for page in pages)
 
 
+def test_the_values_limit_bounds_each_bundle_page_not_the_whole_bundle() -> None:
+    entries = [json.dumps(indicator(n)).encode() for n in range(3000)]  # ~12 values each, 1 MB
+    with scripted_server(lambda seen: Reply(body=bundle(*entries))) as server:
+        config = FeedConfig(source_type="stix_bundle", url=server.url, allow_private_urls=True, page_size=10_000,
+                            max_json_values=5000)  # fmt: skip
+        pages = list(StixBundleSource(config, RunCheckpoint()).pages({}))
+    assert len(objects_of(pages)) == 3000  # 36,000 values in all
+    assert len(pages) > 3 and all(len(page.objects) < 1000 for page in pages)
+
+
+def test_a_utf8_byte_order_mark_before_a_taxii_page_is_accepted() -> None:
+    reply = Reply(body=b"\xef\xbb\xbf" + envelope(json.dumps(indicator(1)).encode()),
+                  headers={"Content-Type": TAXII_JSON})  # fmt: skip
+    with scripted_server(fake_taxii(lambda seen: reply)) as server:
+        assert objects_of(list(fake_source(server.url).pages({}))) == [indicator(1)]
+
+
 def test_a_bundle_dribbled_slowly_hits_the_stream_deadline() -> None:
     body = bundle(json.dumps(indicator(1)).encode())
     dribble = Reply(chunks=[bytes([b]) for b in body], chunk_delay=0.05)

@@ -50,14 +50,14 @@ class FeedConfig:
     stream_deadline: float = 3600.0  # time spent waiting on a streamed bundle's server
     max_retries: int = 5
 
-    def json_limits(self, *, max_bytes: int | None = None) -> JsonLimits:
+    def json_limits(self, *, max_bytes: int | None = None, max_values: int | None = None) -> JsonLimits:
         from .jsonlimits import JsonLimits  # jsonlimits imports this module
 
         return JsonLimits(
             max_depth=self.max_json_depth,
             max_object_bytes=self.max_object_bytes,
             max_bytes=self.max_response_bytes if max_bytes is None else max_bytes,
-            max_values=self.max_json_values,
+            max_values=self.max_json_values if max_values is None else max_values,
         )
 
 

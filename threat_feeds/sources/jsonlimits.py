@@ -161,6 +161,8 @@ def parse_limited(content: bytes, limits: JsonLimits, *, where: str, whole: bool
 
     `whole`: the body is one object (a VirusTotal answer), so a part over the limits fails it all.
     """
+    if content.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, which requests' .json() skipped
+        content = content[3:]
     guard = EntryFilter(limits, where=where)
     filtered = guard.feed(content) + guard.finish()
     if guard.rejected and whole:

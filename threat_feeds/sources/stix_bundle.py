@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import io
 import re
+import sys
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -139,8 +140,9 @@ class StixBundleSource(Source):
                 self._decompressed(raw), max_bytes=self.config.max_bundle_bytes, where=self.location
             )
             # Objects too deep or too large become markers before ijson builds anything.
-            self._filter = EntryFilter(self.config.json_limits(max_bytes=self.config.max_bundle_bytes),
-                                       where=self.location)  # fmt: skip
+            # Bytes and values are bounded per page in _paginate, not over the whole stream.
+            limits = self.config.json_limits(max_bytes=self.config.max_bundle_bytes, max_values=sys.maxsize)
+            self._filter = EntryFilter(limits, where=self.location)
             reader = _CountingReader(FilteredReader(io.BufferedReader(inflated, PARSE_CHUNK), self._filter))
             with self._translated_errors(reader):
                 bundle_id, bundle_type, saw_objects = _scan_head(reader.read_head(HEAD_BYTES))
@@ -209,9 +211,11 @@ class StixBundleSource(Source):
             # A page also ends after about max_response_bytes of JSON, so its memory is bounded
             # whatever the objects' sizes (the filter caps each object at max_object_bytes).
             page_start = self._filter.total if self._filter is not None else 0
+            page_values = self._filter.values if self._filter is not None else 0
             while pending is not _END and len(objects) + skipped < self.config.page_size:
                 over_budget = self._filter is not None and (
                     self._filter.total - page_start > self.config.max_response_bytes
+                    or self._filter.values - page_values > self.config.max_json_values
                 )
                 if over_budget and (objects or skipped):
                     break
