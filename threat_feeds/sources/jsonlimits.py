@@ -13,6 +13,7 @@ JSON values) fail the page with `response_too_large`.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from dataclasses import dataclass
 from typing import IO, Any
@@ -156,6 +157,17 @@ class EntryFilter:
         return held
 
 
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_DELTA = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_STRING_RE = re.compile(_STRING, re.DOTALL)
+
+
+def _max_depth(content: bytes) -> int:
+    """The deepest nesting of `content` (exact for valid JSON; malformed JSON fails in the parser)."""
+    brackets = _STRING_RE.sub(b"", content).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_DELTA.__getitem__, brackets)), default=0)
+
+
 def parse_limited(content: bytes, limits: JsonLimits, *, where: str, whole: bool = False) -> Any:
     """`content` parsed with orjson after the entry filter; raises ValueError if it is not JSON.
 
@@ -163,6 +175,12 @@ def parse_limited(content: bytes, limits: JsonLimits, *, where: str, whole: bool
     """
     if content.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, which requests' .json() skipped
         content = content[3:]
+    if len(content) <= limits.max_object_bytes and _max_depth(content) <= limits.max_depth + ENTRY_DEPTH - 1:
+        # The common case, three times faster than the filter: no object can be too large or too deep.
+        if content.count(b",") + content.count(b"{") + content.count(b"[") > limits.max_values:
+            raise SourceError(f"{where}: the JSON holds more than {limits.max_values} values.",
+                              code="response_too_large")  # fmt: skip
+        return orjson.loads(content)
     guard = EntryFilter(limits, where=where)
     filtered = guard.feed(content) + guard.finish()
     if guard.rejected and whole:
