@@ -188,6 +188,30 @@ CRISP_MAX_REQUEUES = int(os.environ.get("CRISP_MAX_REQUEUES", "3"))
 # is finalised anyway (a late batch is refused: it finds the run no longer active).
 CRISP_TERMINATE_WAIT_SECONDS = float(os.environ.get("CRISP_TERMINATE_WAIT_SECONDS", "5"))
 
+# --- limits against hostile feeds (docs/SECURITY-sources.md) -------------------------------
+# What one response or page of a feed may be (compressed on the wire and inflated), and one
+# streamed bundle (inflated: a small gzip may inflate a thousandfold).
+CRISP_MAX_RESPONSE_BYTES = int(os.environ.get("CRISP_MAX_RESPONSE_BYTES", str(32 * 1024 * 1024)))
+CRISP_MAX_BUNDLE_BYTES = int(os.environ.get("CRISP_MAX_BUNDLE_BYTES", str(1024 * 1024 * 1024)))
+# One object inside a page or bundle: deeper or larger is invalid (with the reason), the page goes on.
+CRISP_MAX_JSON_DEPTH = int(os.environ.get("CRISP_MAX_JSON_DEPTH", "64"))
+CRISP_MAX_OBJECT_BYTES = int(os.environ.get("CRISP_MAX_OBJECT_BYTES", str(8 * 1024 * 1024)))
+# JSON values (approximately: commas and brackets) in one page: bounds the Python objects built.
+CRISP_MAX_JSON_VALUES = int(os.environ.get("CRISP_MAX_JSON_VALUES", "4000000"))
+# Time: each socket operation; each request in total (headers + body); a streamed bundle's waits.
+CRISP_REQUEST_TIMEOUT_SECONDS = float(os.environ.get("CRISP_REQUEST_TIMEOUT_SECONDS", "30"))
+CRISP_REQUEST_DEADLINE_SECONDS = float(os.environ.get("CRISP_REQUEST_DEADLINE_SECONDS", "120"))
+CRISP_STREAM_DEADLINE_SECONDS = float(os.environ.get("CRISP_STREAM_DEADLINE_SECONDS", "3600"))
+# Pagination: pages per run, and consecutive pages that bring nothing new (same `next` twice: at once).
+CRISP_MAX_PAGES_PER_RUN = int(os.environ.get("CRISP_MAX_PAGES_PER_RUN", "100000"))
+CRISP_MAX_IDLE_PAGES = int(os.environ.get("CRISP_MAX_IDLE_PAGES", "5"))
+# Last line of defence: a pool process whose resident memory grew past this (KiB) is replaced
+# after its task (Celery's worker_max_memory_per_child). It does not stop a task in flight: the
+# limits above bound a run's memory by design; this reclaims what fragmentation keeps.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = int(
+    os.environ.get("CRISP_WORKER_MAX_MEMORY_PER_CHILD_KB", str(1024 * 1024))
+)
+
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

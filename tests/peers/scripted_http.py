@@ -23,6 +23,8 @@ class Reply:
     chunks: Iterable[bytes] | None = None
     chunk_delay: float = 0.0
     hang: float = 0.0  # seconds to stall before answering at all
+    # Send the status line and headers one byte at a time, this many seconds apart (slow-loris).
+    header_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ def _request_handler(
             reply = script(request)
             if reply.hang and stopping.wait(reply.hang):
                 return
+            if reply.header_delay:
+                self._dribble_headers(reply)
+                return
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -85,6 +90,22 @@ def _request_handler(
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up, which is what several tests want
+
+        def _dribble_headers(self, reply: Reply) -> None:
+            head = f"HTTP/1.1 {reply.status} OK\r\n" + "".join(
+                f"{name}: {value}\r\n" for name, value in reply.headers.items()
+            )
+            head += (
+                f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n" + "X-Padding: " + "." * 10_000
+            )
+            try:
+                for byte in head.encode():
+                    if stopping.wait(reply.header_delay):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client gave up, which is what the test wants
 
     return RequestHandler
 

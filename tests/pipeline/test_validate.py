@@ -79,3 +79,15 @@ def test_one_bad_object_never_fails_the_page() -> None:
 def test_other_pattern_languages_are_not_parsed_as_stix() -> None:
     sigma = {**INDICATOR, "pattern_type": "sigma", "pattern": "title: x\ndetection: {}"}
     assert validate_object(sigma).indicators == []
+
+
+def test_an_object_too_deep_to_serialise_is_invalid_not_a_failed_page() -> None:
+    """orjson refuses more than 255 levels with a TypeError; that made a whole TAXII run fail."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    page = validate_page([INDICATOR, {**INDICATOR, "id": "indicator--00000000-0000-4000-8000-000000000001",
+                                      "x_deep": deep}])  # fmt: skip
+    assert len(page.valid) == 1
+    (reason,) = page.invalid
+    assert reason.startswith("indicator--00000000-0000-4000-8000-000000000001: cannot be stored as JSON")

@@ -211,7 +211,7 @@ def test_bundle_over_the_size_cap_is_refused(datasets: Path) -> None:
     raw = (datasets / ICS).read_bytes()
     reply = Reply(chunks=[raw[:200_000], raw[200_000:]])
     with scripted_server(lambda seen: reply) as server, pytest.raises(SourceError) as caught:
-        read_all(bundle_source(url=server.url, max_response_bytes=300_000))
+        read_all(bundle_source(url=server.url, max_bundle_bytes=300_000))
     assert caught.value.code == "response_too_large"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import itertools
 import json
 import threading
 import time
@@ -372,10 +373,24 @@ def test_refused_next_tokens_restart_a_bounded_number_of_times() -> None:
 
 
 def test_endless_pagination_stops_at_max_pages() -> None:
-    endless = taxii_reply({"objects": [indicator(1)], "more": True, "next": "again"})
-    with scripted_server(fake_taxii(lambda seen: endless)) as server, pytest.raises(SourceError) as caught:
+    """Every page new (fresh objects, fresh tokens): only the page limit ends it."""
+    counter = itertools.count(1)
+
+    def endless(seen: Seen) -> Reply:
+        n = next(counter)
+        return taxii_reply({"objects": [indicator(n)], "more": True, "next": f"t{n}"})
+
+    with scripted_server(fake_taxii(endless)) as server, pytest.raises(SourceError) as caught:
         list(fake_source(server.url, max_pages=5).pages({}))
     assert caught.value.code == "too_many_pages"
+
+
+def test_the_same_next_token_with_the_same_page_is_no_progress() -> None:
+    endless = taxii_reply({"objects": [indicator(1)], "more": True, "next": "again"})
+    with scripted_server(fake_taxii(lambda seen: endless)) as server, pytest.raises(SourceError) as caught:
+        list(fake_source(server.url).pages({}))
+    assert caught.value.code == "no_progress"
+    assert "same continuation 'again' twice" in caught.value.message
 
 
 def test_abort_from_another_thread_ends_a_stalled_request_as_a_stop() -> None:

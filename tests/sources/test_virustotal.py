@@ -23,7 +23,8 @@ KEY = "test-vt-key"
 
 def _source(url: str, key: str = KEY, checkpoint: RunCheckpoint | None = None) -> VirusTotalSource:
     return VirusTotalSource(
-        FeedConfig(source_type="virustotal", url=url, api_key=key), checkpoint or RunCheckpoint()
+        FeedConfig(source_type="virustotal", url=url, api_key=key, allow_private_urls=True),
+        checkpoint or RunCheckpoint(),
     )
 
 

@@ -141,7 +141,10 @@ def validate_object(obj: Any) -> ValidObject:
         elif not isinstance(obj["pattern_type"], str):
             raise InvalidObject("'pattern_type' is not a string")
 
-    text = orjson.dumps(obj).decode()
+    try:
+        text = orjson.dumps(obj).decode()
+    except orjson.JSONEncodeError as exc:  # e.g. nested beyond orjson's 255 levels
+        raise InvalidObject(f"cannot be stored as JSON: {exc}") from exc
     if "\\u0000" in text:
         raise InvalidObject("contains a NUL character, which the store cannot keep")
     return ValidObject(stix_id, stix_type, spec_version, created, modified, obj, text, indicators)

@@ -24,6 +24,16 @@ def feed_config(feed: ThreatFeed) -> FeedConfig:
         page_size=feed.page_size,
         settings=_source_settings(feed),
         allow_private_urls=settings.CRISP_ALLOW_PRIVATE_FEED_URLS or is_demo_feed(feed),
+        max_response_bytes=settings.CRISP_MAX_RESPONSE_BYTES,
+        max_bundle_bytes=settings.CRISP_MAX_BUNDLE_BYTES,
+        max_object_bytes=settings.CRISP_MAX_OBJECT_BYTES,
+        max_json_depth=settings.CRISP_MAX_JSON_DEPTH,
+        max_json_values=settings.CRISP_MAX_JSON_VALUES,
+        max_pages=settings.CRISP_MAX_PAGES_PER_RUN,
+        max_idle_pages=settings.CRISP_MAX_IDLE_PAGES,
+        request_timeout=settings.CRISP_REQUEST_TIMEOUT_SECONDS,
+        request_deadline=settings.CRISP_REQUEST_DEADLINE_SECONDS,
+        stream_deadline=settings.CRISP_STREAM_DEADLINE_SECONDS,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from .jsonlimits import JsonLimits
 
 
 class Checkpoint(Protocol):
@@ -34,11 +37,28 @@ class FeedConfig:
     page_size: int = 1000
     settings: Mapping[str, Any] = field(default_factory=dict)
     allow_private_urls: bool = False
-    # Limits against hostile servers.
-    max_response_bytes: int = 64 * 1024 * 1024
-    max_pages: int = 1_000_000
-    request_timeout: float = 30.0
+    # Limits against hostile servers (settings CRISP_*; see docs/SECURITY-sources.md).
+    max_response_bytes: int = 32 * 1024 * 1024  # one page/response, compressed and inflated
+    max_bundle_bytes: int = 1024 * 1024 * 1024  # one streamed bundle, inflated
+    max_object_bytes: int = 8 * 1024 * 1024  # one object (entry) of a page or bundle
+    max_json_depth: int = 64  # nesting inside one object
+    max_json_values: int = 4_000_000  # JSON values in one page
+    max_pages: int = 100_000
+    max_idle_pages: int = 5  # consecutive pages bringing nothing new
+    request_timeout: float = 30.0  # each connect / socket read
+    request_deadline: float = 120.0  # one request, headers and body
+    stream_deadline: float = 3600.0  # time spent waiting on a streamed bundle's server
     max_retries: int = 5
+
+    def json_limits(self, *, max_bytes: int | None = None, max_values: int | None = None) -> JsonLimits:
+        from .jsonlimits import JsonLimits  # jsonlimits imports this module
+
+        return JsonLimits(
+            max_depth=self.max_json_depth,
+            max_object_bytes=self.max_object_bytes,
+            max_bytes=self.max_response_bytes if max_bytes is None else max_bytes,
+            max_values=self.max_json_values if max_values is None else max_values,
+        )
 
 
 @dataclass(slots=True)

@@ -18,8 +18,10 @@ from OTXv2 import SUBSCRIBED, BadRequest, InvalidAPIKey, NotFound, OTXv2
 from OTXv2 import RetryError as OtxRetryError
 
 from .base import Checkpoint, FeedConfig, Page, Source, SourceError
+from .jsonlimits import rejection_problems
 from .netguard import GuardedSession, guarded_session
 from .otx_stix import map_pulses, pulse_modified
+from .paging import PagingGuard
 from .taxii21 import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_MAX_RETRY_AFTER, _retry_after_seconds
 
 DEFAULT_SERVER = "https://otx.alienvault.com"
@@ -60,17 +62,20 @@ class OtxSource(Source):
             args["modified_since"] = since
         url: str | None = self.otx.create_url(SUBSCRIBED, **args)
         latest: datetime | None = datetime.fromisoformat(since) if since else None
+        paging = PagingGuard(where=f"OTX at {self.server}", max_pages=self.config.max_pages,
+                             max_idle_pages=self.config.max_idle_pages)  # fmt: skip
+        paging.token(url)
         for number in itertools.count(1):
             if url is None:
                 return
-            if number > self.config.max_pages:
-                raise SourceError(
-                    f"OTX kept paginating past {self.config.max_pages} pages; stopped.", code="too_many_pages"
-                )
+            paging.page()
             body = self._get(url)
             if number == 1:
                 self.checkpoint.stage("fetching")
             results, url = self._envelope(body)
+            results, rejected = rejection_problems(results, name="results")  # over the depth/size limits
+            paging.progress(results)
+            paging.token(url)
             for pulse in results:
                 moment = pulse_modified(pulse) if isinstance(pulse, dict) else None
                 if moment is not None and (latest is None or moment > latest):
@@ -80,7 +85,7 @@ class OtxSource(Source):
                 objects=mapped.objects,
                 cursor={"modified_since": latest.isoformat()} if latest else {},
                 total_expected=None,
-                problems=mapped.problems,
+                problems=rejected + mapped.problems,
             )
 
     def _envelope(self, body: Any) -> tuple[list[Any], str | None]:
@@ -103,7 +108,8 @@ class OtxSource(Source):
             self.checkpoint("before_request")
             self._last_response = None
             try:
-                body = self.otx.get(url)
+                # The SDK str.format()s every URL: braces in a hostile `next` link must stay literal.
+                body = self.otx.get(url.replace("{", "{{").replace("}", "}}"))
             except InvalidAPIKey as exc:
                 self.checkpoint("after_request")
                 raise SourceError(

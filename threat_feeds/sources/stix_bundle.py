@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import io
 import re
+import sys
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,14 +17,40 @@ import requests
 import urllib3
 
 from .base import Checkpoint, FeedConfig, Page, Source, SourceError
-from .netguard import GuardedSession, guarded_session, response_stream
+from .jsonlimits import REJECTED, EntryFilter, FilteredReader, is_rejected
+from .netguard import GuardedSession, guarded_stream_session, response_stream
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024  # the bundle's `id` is looked for in this much text before `objects`
 PARSE_CHUNK = 64 * 1024
+RECENT_BYTES = 3 * PARSE_CHUNK  # kept to locate a parse error (the filter hands out uneven chunks)
 MAX_PROBLEMS_KEPT = 10
 ACCEPT = "application/stix+json, application/json;q=0.9, */*;q=0.5"
 _END: Any = object()  # end of `objects[]`
+
+
+class _InflatedCap(io.RawIOBase):
+    """Counts the bytes a (possibly gzip-inflated) bundle yields: a 100 KB gzip can inflate to 100 GB."""
+
+    def __init__(self, body: IO[bytes], *, max_bytes: int, where: str) -> None:
+        self._body = body
+        self._max_bytes = max_bytes
+        self._where = where
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        self.bytes_read += len(data)
+        if self.bytes_read > self._max_bytes:
+            raise SourceError(
+                f"{self._where} inflates to more than {self._max_bytes} bytes (CRISP_MAX_BUNDLE_BYTES).",
+                code="response_too_large",
+            )
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _CountingReader(io.RawIOBase):
@@ -33,7 +60,7 @@ class _CountingReader(io.RawIOBase):
         self._body = body
         self._head = b""
         self.position = 0
-        self.recent = b""  # the last two chunks read, ending at `position`
+        self.recent = b""  # the last bytes read, ending at `position`
 
     def read_head(self, size: int) -> bytes:
         """The first `size` bytes, which later reads return again."""
@@ -50,7 +77,7 @@ class _CountingReader(io.RawIOBase):
             data = self._body.read(len(buffer))
         buffer[: len(data)] = data
         if data:
-            self.recent = self.recent[-len(data) :] + data if self.recent else data
+            self.recent = (self.recent + data)[-RECENT_BYTES:]
         self.position += len(data)
         return len(data)
 
@@ -100,6 +127,7 @@ class StixBundleSource(Source):
     def __init__(self, config: FeedConfig, checkpoint: Checkpoint) -> None:
         super().__init__(config, checkpoint)
         self._session: GuardedSession | None = None
+        self._filter: EntryFilter | None = None
 
     @property
     def location(self) -> str:
@@ -108,7 +136,14 @@ class StixBundleSource(Source):
     def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         self.checkpoint.stage("connecting")
         with self._open() as raw:
-            reader = _CountingReader(self._decompressed(raw))
+            inflated = _InflatedCap(
+                self._decompressed(raw), max_bytes=self.config.max_bundle_bytes, where=self.location
+            )
+            # Objects too deep or too large become markers before ijson builds anything.
+            # Bytes and values are bounded per page in _paginate, not over the whole stream.
+            limits = self.config.json_limits(max_bytes=self.config.max_bundle_bytes, max_values=sys.maxsize)
+            self._filter = EntryFilter(limits, where=self.location)
+            reader = _CountingReader(FilteredReader(io.BufferedReader(inflated, PARSE_CHUNK), self._filter))
             with self._translated_errors(reader):
                 bundle_id, bundle_type, saw_objects = _scan_head(reader.read_head(HEAD_BYTES))
                 if bundle_type not in (None, "bundle"):
@@ -173,8 +208,21 @@ class StixBundleSource(Source):
             objects: list[dict[str, Any]] = []
             problems: list[str] = []
             skipped = 0
+            # A page also ends after about max_response_bytes of JSON, so its memory is bounded
+            # whatever the objects' sizes (the filter caps each object at max_object_bytes).
+            page_start = self._filter.total if self._filter is not None else 0
+            page_values = self._filter.values if self._filter is not None else 0
             while pending is not _END and len(objects) + skipped < self.config.page_size:
-                if isinstance(pending, dict):
+                over_budget = self._filter is not None and (
+                    self._filter.total - page_start > self.config.max_response_bytes
+                    or self._filter.values - page_values > self.config.max_json_values
+                )
+                if over_budget and (objects or skipped):
+                    break
+                if is_rejected(pending):  # every one is kept: each counts as an invalid object
+                    skipped += 1
+                    problems.append(f"objects[{consumed}] is {pending[REJECTED]}; skipped")
+                elif isinstance(pending, dict):
                     objects.append(pending)
                 else:
                     skipped += 1
@@ -217,7 +265,7 @@ class StixBundleSource(Source):
 
     def _get(self) -> requests.Response:
         if self._session is None:
-            self._session = guarded_session(self.config)
+            self._session = guarded_stream_session(self.config)
             if self.config.api_key:
                 header = str(self.config.settings.get("api_key_header", "Authorization"))
                 self._session.headers[header] = (

@@ -16,7 +16,9 @@ from taxii2client.exceptions import AccessError, InvalidJSONError, TAXIIServiceE
 from taxii2client.v21 import Collection
 
 from .base import Checkpoint, FeedConfig, Page, Source, SourceError
+from .jsonlimits import rejection_problems
 from .netguard import GuardedSession, guarded_session
+from .paging import PagingGuard
 
 T = TypeVar("T")
 
@@ -69,9 +71,10 @@ def _envelope_objects(envelope: Any, url: str) -> tuple[list[dict[str, Any]], li
         raise SourceError(
             f"{url} answered 'objects' as {type(entries).__name__}, not a list.", code="not_stix"
         )
+    entries, rejected = rejection_problems(entries, name="objects")  # over the depth/size limits
     objects = [entry for entry in entries if isinstance(entry, dict)]
     skipped = [(i, entry) for i, entry in enumerate(entries) if not isinstance(entry, dict)]
-    if skipped and not objects:
+    if skipped and not objects and not rejected:
         raise SourceError(
             f"{url} answered {len(entries)} entries in 'objects' and none is a JSON object.", code="not_stix"
         )
@@ -81,7 +84,7 @@ def _envelope_objects(envelope: Any, url: str) -> tuple[list[dict[str, Any]], li
     ]
     if len(skipped) > MAX_PROBLEMS_KEPT:
         problems.append(f"... and {len(skipped) - MAX_PROBLEMS_KEPT} more entries that are not objects")
-    return objects, problems
+    return objects, rejected + problems
 
 
 class Taxii21Source(Source):
@@ -140,12 +143,13 @@ class Taxii21Source(Source):
         query_added_after = added_after  # the filter the current `next` chain was opened with
         token: str | None = None
         restarts = 0
-        for number in itertools.count(1):
-            if number > self.config.max_pages:
-                raise SourceError(
-                    f"{self.collection_url} kept paginating past {self.config.max_pages} pages; stopped.",
-                    code="too_many_pages",
-                )
+        paging = PagingGuard(
+            where=self.collection_url,
+            max_pages=self.config.max_pages,
+            max_idle_pages=self.config.max_idle_pages,
+        )
+        while True:
+            paging.page()
             try:
                 envelope = self._call(
                     functools.partial(
@@ -160,11 +164,13 @@ class Taxii21Source(Source):
                 if token is None or exc.status not in (400, 404, 410) or restarts >= MAX_NEXT_RESTARTS:
                     raise
                 restarts += 1
+                paging.restart()
                 token, query_added_after = None, added_after
                 continue
             if token is not None:
                 restarts = 0
             objects, problems = _envelope_objects(envelope, collection.objects_url)
+            paging.progress(objects)
             response = self._last_response
             page_last = response.headers.get(DATE_ADDED_LAST) if response is not None else None
             advanced = bool(page_last) and page_last != added_after
@@ -180,6 +186,7 @@ class Taxii21Source(Source):
             token = envelope.get("next") or None
             if not more:
                 return
+            paging.token(token)
             if token is None:
                 # `more` without `next`: the server pages by added_after only (TAXII 2.1 §3.4).
                 if not advanced:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ import aiohttp
 import vt
 
 from .base import Checkpoint, FeedConfig, Page, Source, SourceError
+from .jsonlimits import JsonLimits, parse_limited
+from .netguard import READ_CHUNK, address_is_internal, check_url
 
 DEFAULT_HOST = "https://www.virustotal.com"
 # Store indicator kind -> VirusTotal collection.
@@ -61,6 +64,102 @@ def enrichment_of(obj: vt.Object) -> dict[str, Any]:
     }
 
 
+class _GuardedResolver(aiohttp.ThreadedResolver):
+    """Refuses host names resolving to internal addresses, at connect time (no DNS rebinding gap)."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> Any:
+        hosts = await super().resolve(host, port, family)
+        if not self.allow_private:
+            for resolved in hosts:
+                if address_is_internal(resolved["host"]):
+                    raise SourceError(
+                        f"VirusTotal host {host!r} resolves to {resolved['host']}, a loopback/private/reserved "
+                        "address; such addresses are refused unless private feed URLs are allowed.",
+                        code="url_not_allowed",
+                    )
+        return hosts
+
+
+class _BufferedResponse(vt.ClientResponse):
+    """A response whose body was read under the size cap; vt-py parses it through JsonLimits."""
+
+    def __init__(self, response: aiohttp.ClientResponse, body: bytes, limits: JsonLimits) -> None:
+        super().__init__(response)
+        self._body = body
+        self._limits = limits
+
+    async def read_async(self) -> bytes:
+        return self._body
+
+    async def json_async(self) -> Any:
+        return parse_limited(self._body, self._limits, where=f"VirusTotal answer from {self.url}", whole=True)
+
+    async def text_async(self) -> str:
+        return self._body.decode("utf-8", "replace")
+
+
+class _GuardedClient(vt.Client):
+    """vt.Client whose GETs pass the address guard, never follow redirects, and are capped in size and time.
+
+    aiohttp follows redirects by default and strips only `Authorization`, so VirusTotal's
+    `x-apikey` header would follow a 302 anywhere; a redirect is refused instead.
+    """
+
+    def __init__(self, *args: Any, config: FeedConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._config = config
+
+    async def get_async(self, path: str, *path_args: Any, params: dict[str, Any] | None = None) -> Any:
+        config = self._config
+        url = self._full_url(path, *path_args)
+        # aiohttp does not ask the resolver about literal addresses (127.0.0.1, [::1], ...).
+        check_url(url, allow_private=config.allow_private_urls)
+        timeout = aiohttp.ClientTimeout(
+            total=config.request_deadline,
+            sock_connect=config.request_timeout,
+            sock_read=config.request_timeout,
+        )
+        try:
+            response = await self._get_session().get(
+                url, params=params, proxy=self._proxy, allow_redirects=False, timeout=timeout
+            )
+            try:
+                if 300 <= response.status < 400:
+                    location = response.headers.get("Location", "")[:200]
+                    raise SourceError(
+                        f"VirusTotal at {self._host} answered a redirect (HTTP {response.status}) to "
+                        f"{location!r}; redirects are refused so the API key never leaves its server.",
+                        code="redirect_refused",
+                    )
+                body = await self._read_capped(response, url)
+            finally:
+                response.release()
+        except TimeoutError as exc:
+            raise SourceError(
+                f"VirusTotal at {self._host} did not answer within {config.request_deadline:g} s "
+                "(CRISP_REQUEST_DEADLINE_SECONDS); gave up.",
+                code="response_too_slow",
+            ) from exc
+        return _BufferedResponse(response, body, config.json_limits())
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, url: str) -> bytes:
+        limit = self._config.max_response_bytes
+        if (response.content_length or 0) > limit:
+            raise SourceError(f"Response from {url} announces {response.content_length} bytes, over the "
+                              f"{limit}-byte limit.", code="response_too_large")  # fmt: skip
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(READ_CHUNK):  # inflated bytes
+            body += chunk
+            if len(body) > limit:
+                raise SourceError(f"Response from {url} exceeds the {limit}-byte limit.",
+                                  code="response_too_large")  # fmt: skip
+        return bytes(body)
+
+
 class VirusTotalSource(Source):
     """Looks indicators up; enrichment runs call `lookup` instead of `pages`."""
 
@@ -81,11 +180,12 @@ class VirusTotalSource(Source):
         self._future: concurrent.futures.Future[Any] | None = None
         self._aborted = False
         connector = asyncio.run_coroutine_threadsafe(self._connector(), self._loop).result()
-        self.client = vt.Client(config.api_key, host=self.host, agent="CRISP",
-                                timeout=int(config.request_timeout), connector=connector)  # fmt: skip
+        self.client = _GuardedClient(config.api_key, host=self.host, agent="CRISP", config=config,
+                                     timeout=max(1, int(config.request_deadline)), connector=connector)  # fmt: skip
 
     async def _connector(self) -> aiohttp.TCPConnector:
-        return aiohttp.TCPConnector()
+        # Every connection resolves through the guard (literal addresses: see _GuardedClient).
+        return aiohttp.TCPConnector(resolver=_GuardedResolver(allow_private=self.config.allow_private_urls))
 
     def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         raise SourceError("VirusTotal feeds enrich indicators; they have no pages.", code="not_paged")
