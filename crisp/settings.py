@@ -67,6 +67,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "crisp.urls"
 WSGI_APPLICATION = "crisp.wsgi.application"
+ASGI_APPLICATION = "crisp.asgi.application"  # what `make run` and docker-compose serve (uvicorn workers)
 
 TEMPLATES = [
     {
@@ -174,11 +175,17 @@ CRISP_MAX_REQUEUES = int(os.environ.get("CRISP_MAX_REQUEUES", "3"))
 # After Celery terminates a run's process, how long to wait for it to be gone before the run
 # is finalised anyway (a late batch is refused: it finds the run no longer active).
 CRISP_TERMINATE_WAIT_SECONDS = float(os.environ.get("CRISP_TERMINATE_WAIT_SECONDS", "5"))
+# Live stream (GET /api/threat-feeds/tasks/stream/): a comment line after this many idle seconds, at
+# most one event per run per CRISP_STREAM_MIN_INTERVAL_SECONDS (status changes at once), and the
+# browser's reconnection delay.
+CRISP_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("CRISP_STREAM_HEARTBEAT_SECONDS", "15"))
+CRISP_STREAM_MIN_INTERVAL_SECONDS = float(os.environ.get("CRISP_STREAM_MIN_INTERVAL_SECONDS", "0.25"))
+CRISP_STREAM_RETRY_MS = 2000
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "threat_feeds.api.authentication.CachedTokenAuthentication",  # token -> user cached in Redis
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

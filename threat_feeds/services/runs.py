@@ -17,6 +17,7 @@ from threat_feeds.choices import HAND_BACK, CancelMode, RunStage, RunStatus, Tri
 from threat_feeds.control import dispatch
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.control.monitor import RunMonitor
+from threat_feeds.control.progress import publish_run, publish_run_on_commit
 from threat_feeds.control.rollback import run_rollback
 from threat_feeds.control.signals import CancelListener
 from threat_feeds.errors import StateConflict
@@ -55,6 +56,7 @@ def feed_run_start(
                 resume_attempt=resumed_from.resume_attempt + 1 if resumed_from else 0,
             )
             enqueue_on_commit(run)
+            publish_run_on_commit(run.pk)
     except IntegrityError as exc:
         active = FeedRun.objects.filter(feed=feed, status__in=RunStatus.active()).first()
         if active is None:
@@ -115,11 +117,13 @@ class _RunRecorder:
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
         if move_cursor:
             ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
+        publish_run_on_commit(self.run_id)  # live progress: the snapshot follows each committed batch
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
             self.stage_now = stage
             FeedRun.objects.filter(pk=self.run_id).update(stage=stage)
+            publish_run_on_commit(self.run_id)
 
 
 def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
@@ -141,6 +145,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         return run.status
     run_event(run, "started", worker=hostname, pid=os.getpid())
     FeedRun.objects.filter(pk=run_id).update(events=run.events)
+    publish_run(run_id)
     # A run handed back by a worker shutting down resumes after its last fully stored page.
     cursor = run.cursor_after if run.pages and run.cursor_after else run.cursor_before
 
@@ -221,6 +226,7 @@ def run_hand_back(*, run_id: int, hostname: str) -> str:
                 ]
             )  # fmt: skip
             enqueue_on_commit(run)
+            publish_run_on_commit(run.pk)
             log.info("run %s handed back to queue %s by %s", run_id, run.queue, hostname)
             return run.status
     return run_finalize(run_id=run_id, outcome=outcome)
@@ -266,4 +272,5 @@ def run_finalize(
         run.stage = RunStage.FINALIZING if run.stage != RunStage.ROLLING_BACK else run.stage
         run.finished_at = timezone.now()  # after any rollback: the latency includes it
         run.save(update_fields=fields)
+        publish_run_on_commit(run.pk)
         return run.status
