@@ -181,6 +181,8 @@ CRISP_TERMINATE_WAIT_SECONDS = float(os.environ.get("CRISP_TERMINATE_WAIT_SECOND
 CRISP_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("CRISP_STREAM_HEARTBEAT_SECONDS", "15"))
 CRISP_STREAM_MIN_INTERVAL_SECONDS = float(os.environ.get("CRISP_STREAM_MIN_INTERVAL_SECONDS", "0.25"))
 CRISP_STREAM_RETRY_MS = 2000
+# How often an open stream checks that its session or token still holds (ends it otherwise).
+CRISP_STREAM_REAUTH_SECONDS = float(os.environ.get("CRISP_STREAM_REAUTH_SECONDS", "5"))
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -8,7 +8,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from threat_feeds.choices import CancelMode, SourceType
+from threat_feeds.choices import CancelMode, RunStage, RunStatus, SourceType, Trigger
 from threat_feeds.control import progress
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
 from threat_feeds.selectors import last_run
@@ -30,7 +30,7 @@ def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
 class _FeedRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    source_type = serializers.CharField()
+    source_type = serializers.ChoiceField(choices=SourceType.choices)
 
 
 class _ProgressSerializer(serializers.Serializer):
@@ -87,9 +87,9 @@ class RunSnapshotSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     run_id = serializers.IntegerField()
     feed = _FeedRefSerializer()
-    status = serializers.CharField()
-    stage = serializers.CharField(allow_null=True)
-    trigger = serializers.CharField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    stage = serializers.ChoiceField(choices=RunStage.choices, allow_null=True)
+    trigger = serializers.ChoiceField(choices=Trigger.choices)
     progress = _ProgressSerializer()
     invalid_samples = serializers.ListField(child=serializers.CharField())
     requested_by = serializers.CharField(allow_null=True)
@@ -152,7 +152,7 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
             "api_key": bool(feed.api_key),
         }
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
+    @extend_schema_field(RunSnapshotSerializer(allow_null=True))
     def get_last_run(self, feed: ThreatFeed) -> dict[str, Any] | None:
         run = last_run(feed.pk)
         return run_snapshot(run, user=getattr(self.context.get("request"), "user", None)) if run else None

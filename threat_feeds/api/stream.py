@@ -146,6 +146,20 @@ async def authenticate(request: HttpRequest) -> Any | JsonResponse:
                   **{"WWW-Authenticate": "Token"})  # fmt: skip
 
 
+def _still_authenticated(request: HttpRequest, token_key: str | None) -> bool:
+    """Whether the stream's credentials still hold: a signed-out session or a revoked token ends it."""
+    if token_key is not None:
+        found = user_for_token(token_key)
+        return found is not None and found[0].is_active
+    from django.contrib.auth import SESSION_KEY, get_user_model
+
+    key = request.session.session_key
+    if not key or not request.session.exists(key):
+        return False
+    user_id = request.session.get(SESSION_KEY)
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
 def _initial(user: Any) -> list[dict[str, Any]]:
     """The active runs the user may see, as the REST API shows them (one query, at connect)."""
     from threat_feeds import selectors
@@ -166,9 +180,18 @@ def _encode_for(live: LiveSnapshot, user: Any) -> str:
     return _event(live.for_user(user))
 
 
-async def _events(user: Any, hub: _Hub, subscriber: _Subscriber, initial: list[str]) -> AsyncIterator[str]:
+async def _events(
+    request: HttpRequest,
+    user: Any,
+    token_key: str | None,
+    hub: _Hub,
+    subscriber: _Subscriber,
+    initial: list[str],
+) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     heartbeat = float(settings.CRISP_STREAM_HEARTBEAT_SECONDS)
+    reauth = float(settings.CRISP_STREAM_REAUTH_SECONDS)
+    next_reauth = loop.time() + reauth
     interval = float(settings.CRISP_STREAM_MIN_INTERVAL_SECONDS)
     sent_at: dict[str, float] = {}
     sent_status: dict[str, str] = {}
@@ -181,13 +204,17 @@ async def _events(user: Any, hub: _Hub, subscriber: _Subscriber, initial: list[s
         while True:
             now = loop.time()
             due = [sent_at[t] + interval for t in pending]
-            wake = min([last_output + heartbeat, *due])
+            wake = min([last_output + heartbeat, next_reauth, *due])
             try:
                 live = await asyncio.wait_for(subscriber.queue.get(), timeout=max(0.0, wake - now))
             except TimeoutError:
                 live = False
             if live is None:
                 return  # the hub lost Redis, or this stream fell too far behind
+            if loop.time() >= next_reauth:
+                if not await sync_to_async(_still_authenticated)(request, token_key):
+                    return  # the browser reconnects, is refused (401) and goes to the login page
+                next_reauth = loop.time() + reauth
             out: list[str] = []
             now = loop.time()
             if live and live.visible_to(user):
@@ -235,9 +262,9 @@ async def task_stream(request: HttpRequest) -> HttpResponse:
     except BaseException:
         hub.unsubscribe(subscriber)
         raise
-    response = StreamingHttpResponse(
-        _events(user, hub, subscriber, initial), content_type="text/event-stream"
-    )
+    token_key = token_from_header(request.META.get("HTTP_AUTHORIZATION", "").encode("iso-8859-1", "replace"))
+    events = _events(request, user, token_key, hub, subscriber, initial)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a reverse proxy must pass events on at once
     return response
