@@ -35,4 +35,4 @@ RUN python manage.py collectstatic --noinput --verbosity 0 \
 USER crisp
 EXPOSE 8000
 CMD ["gunicorn", "crisp.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", \
-     "--workers", "2", "--access-logfile", "-", "--no-control-socket"]
+     "--workers", "2", "--graceful-timeout", "5", "--access-logfile", "-", "--no-control-socket"]

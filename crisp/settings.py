@@ -98,6 +98,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_crisp.sqlite3")}
+# Under the ASGI web server (crisp/asgi.py sets CRISP_SERVER=asgi) each request runs its sync code in
+# a thread of its own: a connection kept per thread would pile up until PostgreSQL refuses more, so
+# the web process shares a small pool instead (psycopg_pool). Workers keep persistent connections.
+if os.environ.get("CRISP_SERVER") == "asgi" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": int(os.environ.get("CRISP_DB_POOL_SIZE", "10")),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: broker, live progress, cancel signals ---------------------------------------

@@ -24,6 +24,11 @@ class AsgiLiveServer:
         self.host = host
         self.url = f"http://{host}:{self.port}"
         self._live_server_modified_settings = modify_settings(ALLOWED_HOSTS={"append": host})
+        # A request runs in a thread of its own: no connection may outlive it (they would pile up).
+        from django.db import connections
+
+        self._conn_max_age = connections.settings["default"].get("CONN_MAX_AGE", 0)
+        connections.settings["default"]["CONN_MAX_AGE"] = 0
         app = ASGIStaticFilesHandler(get_asgi_application())
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
@@ -39,6 +44,9 @@ class AsgiLiveServer:
         self.server.should_exit = True
         self.server.force_exit = True  # open streams must not hold the shutdown
         self.thread.join(10)
+        from django.db import connections
+
+        connections.settings["default"]["CONN_MAX_AGE"] = self._conn_max_age
 
     def __str__(self) -> str:
         return self.url

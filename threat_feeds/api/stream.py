@@ -24,7 +24,9 @@ import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -115,6 +117,19 @@ def _hub() -> _Hub:
     return hub
 
 
+async def _released(fn: Any, *args: Any) -> Any:
+    """Run sync (database) code, then give its connection back at once: an open stream lasts for
+    hours and must not hold a connection (or a pool slot) meanwhile."""
+
+    def call() -> Any:
+        try:
+            return fn(*args)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(call)()
+
+
 def _error(status: int, detail: str, code: str, **headers: str) -> JsonResponse:
     response = JsonResponse({"detail": detail, "code": code}, status=status)
     for name, value in headers.items():
@@ -130,7 +145,7 @@ async def authenticate(request: HttpRequest) -> Any | JsonResponse:
     except ValueError as exc:
         return _error(401, str(exc), "authentication_failed", **{"WWW-Authenticate": "Token"})
     if key is not None:
-        found = await sync_to_async(user_for_token)(key)
+        found = await _released(user_for_token, key)
         if found is None:
             return _error(401, "Invalid token.", "authentication_failed", **{"WWW-Authenticate": "Token"})
         user = found[0]
@@ -139,7 +154,7 @@ async def authenticate(request: HttpRequest) -> Any | JsonResponse:
                 401, "User inactive or deleted.", "authentication_failed", **{"WWW-Authenticate": "Token"}
             )
         return user
-    user = await request.auser()
+    user = await _released(get_user, request)  # the session's user, as AuthenticationMiddleware finds it
     if user is not None and user.is_authenticated and user.is_active:
         return user
     return _error(401, "Authentication credentials were not provided.", "not_authenticated",
@@ -212,7 +227,7 @@ async def _events(
             if live is None:
                 return  # the hub lost Redis, or this stream fell too far behind
             if loop.time() >= next_reauth:
-                if not await sync_to_async(_still_authenticated)(request, token_key):
+                if not await _released(_still_authenticated, request, token_key):
                     return  # the browser reconnects, is refused (401) and goes to the login page
                 next_reauth = loop.time() + reauth
             out: list[str] = []
@@ -258,7 +273,7 @@ async def task_stream(request: HttpRequest) -> HttpResponse:
         log.warning("live stream unavailable: %s", exc)
         return _error(503, "The live stream is unavailable; poll task-status instead.", "stream_unavailable")
     try:
-        initial = [_event(snapshot) for snapshot in await sync_to_async(_initial)(user)]
+        initial = [_event(snapshot) for snapshot in await _released(_initial, user)]
     except BaseException:
         hub.unsubscribe(subscriber)
         raise

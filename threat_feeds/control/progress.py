@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -226,3 +227,39 @@ def _client() -> redis.Redis:
             settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
         )
     return client
+
+
+class RunPublisher(threading.Thread):
+    """A running run's publisher, off the ingest's hot path: batches and stage changes only `poke`
+    it (one Event.set); it publishes at most every `interval` seconds, always after the last poke."""
+
+    def __init__(self, run_id: int, *, interval: float = 0.1) -> None:
+        super().__init__(name=f"crisp-publish-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.interval = interval
+        self._poked = threading.Event()
+        self._stop = threading.Event()
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.is_set():
+                if not self._poked.wait(0.5):
+                    continue
+                self._poked.clear()
+                try:
+                    publish_run(self.run_id)
+                except Exception as exc:  # noqa: BLE001 - a lost DB connection must not end publishing
+                    log.warning("progress of run %s not published: %s", self.run_id, exc)
+                    connection.close()
+                self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poked.set()

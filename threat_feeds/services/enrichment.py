@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import CancelMode, RunStatus
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
-from threat_feeds.control.progress import publish_run, publish_run_on_commit
+from threat_feeds.control.progress import publish_run
 from threat_feeds.control.ratelimit import QuotaLimiter
 from threat_feeds.models import FeedRun
 from threat_feeds.pipeline.enrich import EnrichSettings, enrich, store_enrichment
@@ -56,7 +56,7 @@ def run_enrichment(*, run: FeedRun, source: Source, checkpoint: RunCheckpoint) -
             if not store_enrichment(run_id=run.pk, indicator_id=indicator_id, source=feed.source_type,
                                     result=result):  # fmt: skip
                 FeedRun.objects.filter(pk=run.pk).update(updated=F("updated") - 1)
-            publish_run_on_commit(run.pk)
+            transaction.on_commit(lambda: publish_run(run.pk))
 
     enrich(source=source, options=options, limiter=limiter, checkpoint=checkpoint,  # type: ignore[arg-type]
            on_selected=on_selected, store=store)  # fmt: skip

@@ -17,7 +17,7 @@ from threat_feeds.choices import HAND_BACK, CancelMode, RunStage, RunStatus, Tri
 from threat_feeds.control import dispatch
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.control.monitor import RunMonitor
-from threat_feeds.control.progress import publish_run, publish_run_on_commit
+from threat_feeds.control.progress import RunPublisher, publish_run, publish_run_on_commit
 from threat_feeds.control.rollback import run_rollback
 from threat_feeds.control.signals import CancelListener
 from threat_feeds.errors import StateConflict
@@ -83,8 +83,9 @@ def run_event(run: FeedRun, event: str, **data: Any) -> None:
 class _RunRecorder:
     """Writes a run's counters, cursor and stage; called inside each batch's transaction."""
 
-    def __init__(self, run: FeedRun) -> None:
+    def __init__(self, run: FeedRun, publisher: RunPublisher) -> None:
         self.run_id = run.pk
+        self.publisher = publisher
         self.feed_id = run.feed_id
         self.samples: list[str] = list(run.invalid_samples or [])
         self.stage_now = ""
@@ -117,13 +118,13 @@ class _RunRecorder:
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
         if move_cursor:
             ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
-        publish_run_on_commit(self.run_id)  # live progress: the snapshot follows each committed batch
+        transaction.on_commit(self.publisher.poke)  # live progress: the snapshot follows each batch
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
             self.stage_now = stage
             FeedRun.objects.filter(pk=self.run_id).update(stage=stage)
-            publish_run_on_commit(self.run_id)
+            self.publisher.poke()
 
 
 def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
@@ -149,12 +150,14 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     # A run handed back by a worker shutting down resumes after its last fully stored page.
     cursor = run.cursor_after if run.pages and run.cursor_after else run.cursor_before
 
-    recorder = _RunRecorder(run)
+    publisher = RunPublisher(run.pk)
+    recorder = _RunRecorder(run, publisher)
     checkpoint = RunCheckpoint(on_stage=recorder.on_stage)
     listener = CancelListener(str(run.task_id), checkpoint.signal)
     monitor = RunMonitor(run.pk, checkpoint)
     listener.start()
     monitor.start()
+    publisher.start()
     source = None
     outcome, error = RunStatus.COMPLETED, None
     try:
@@ -197,6 +200,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         checkpoint.disarm()
         listener.stop()
         monitor.stop()
+        publisher.stop()
         if source is not None:
             source.close()
     if connection.needs_rollback or not connection.is_usable():
