@@ -5,7 +5,7 @@
     make bench BENCH_ARGS=--quick
 
 Each figure is also a module of its own (python -m bench.ingest, bench.memory, bench.cancel,
-bench.task_status, bench.profile_ingest, bench.whatif); results are appended to bench/results/.
+bench.task_status, bench.stream, bench.profile_ingest, bench.whatif); results are appended to bench/results/.
 """
 
 from __future__ import annotations
