@@ -83,9 +83,10 @@ def run_event(run: FeedRun, event: str, **data: Any) -> None:
 class _RunRecorder:
     """Writes a run's counters, cursor and stage; called inside each batch's transaction."""
 
-    def __init__(self, run: FeedRun, publisher: RunPublisher) -> None:
+    def __init__(self, run: FeedRun, publisher: RunPublisher | None = None) -> None:
         self.run_id = run.pk
-        self.publisher = publisher
+        # Without a publisher thread (tests, tools driving the pipeline), publish at each commit.
+        self.poke = publisher.poke if publisher is not None else lambda: publish_run(self.run_id)
         self.feed_id = run.feed_id
         self.samples: list[str] = list(run.invalid_samples or [])
         self.stage_now = ""
@@ -118,13 +119,13 @@ class _RunRecorder:
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
         if move_cursor:
             ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
-        transaction.on_commit(self.publisher.poke)  # live progress: the snapshot follows each batch
+        transaction.on_commit(self.poke)  # live progress: the snapshot follows each batch
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
             self.stage_now = stage
             FeedRun.objects.filter(pk=self.run_id).update(stage=stage)
-            self.publisher.poke()
+            self.poke()
 
 
 def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
