@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crisp.middleware.SyncChainMiddleware",  # innermost: one thread hand-off per request under ASGI
 ]
 
 ROOT_URLCONF = "crisp.urls"
