@@ -34,5 +34,5 @@ RUN python manage.py collectstatic --noinput --verbosity 0 \
 
 USER crisp
 EXPOSE 8000
-CMD ["gunicorn", "crisp.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", \
-     "--access-logfile", "-", "--no-control-socket"]
+CMD ["gunicorn", "crisp.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", \
+     "--workers", "2", "--graceful-timeout", "5", "--access-logfile", "-", "--no-control-socket"]

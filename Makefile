@@ -21,11 +21,14 @@ run: $(REQ_STAMP) frontend
 
 test: $(DEV_STAMP) frontend browser
 	$(PY) -m crisp.stack test $(PYTEST_ARGS)
-	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+	@if [ -f frontend/package.json ]; then cd frontend && PYTHON=$(abspath $(PY)) npm run lint && npm test; fi
 
-lint: $(DEV_STAMP)
+# ruff; then ESLint (React hooks rules) and the API types check: frontend/src/api/schema.d.ts must
+# be what openapi-typescript makes of `manage.py spectacular` now (`npm run api:types` regenerates).
+lint: $(DEV_STAMP) frontend
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	@if [ -f frontend/package.json ]; then cd frontend && PYTHON=$(abspath $(PY)) npm run lint; fi
 
 bench: $(DEV_STAMP) frontend
 	$(PY) -m crisp.stack bench $(BENCH_ARGS)

@@ -5,7 +5,7 @@
     make bench BENCH_ARGS=--quick
 
 Each figure is also a module of its own (python -m bench.ingest, bench.memory, bench.cancel,
-bench.task_status, bench.profile_ingest, bench.whatif); results are appended to bench/results/.
+bench.task_status, bench.stream, bench.profile_ingest, bench.whatif); results are appended to bench/results/.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import time
 from typing import Any
 
-from bench import cancel, common, ingest, memory, otx, profile_ingest, task_status, vt_quota, whatif
+from bench import cancel, common, ingest, memory, otx, profile_ingest, stream, task_status, vt_quota, whatif
 
 
 def _verdict(value: float, target: float, higher_is_better: bool = False) -> str:
@@ -53,6 +53,15 @@ def figures(results: dict[str, dict[str, Any]]) -> list[list[str]]:
         rows.append(
             ["cost of checkpoints on ingest", "<= 2 %", measured, _verdict(cost["cost_of_medians"], 0.02)]
         )
+    st = results.get("stream", {})
+    if st.get("rows"):
+        rows.append([f"live stream, {st['viewers']} viewers during an ingest: update gap", "p99 <= 1 s",
+                     f"p99 {st['gap_p99_ms']:.0f} ms", _verdict(st["gap_p99_ms"], 1000)])  # fmt: skip
+        rows.append(["cancel -> terminal while streaming (stop_now)", "p99 <= 100 ms",
+                     f"p99 {st['cancel_ms_db_p99']:.0f} ms (DB)", _verdict(st["cancel_ms_db_p99"], 100)])  # fmt: skip
+    if cost := st.get("publish_cost"):
+        rows.append(["cost of publishing progress on ingest", "<= 2 %", f"{cost['cost_of_medians']:.1%} (medians)",
+                     _verdict(cost["cost_of_medians"], 0.02)])  # fmt: skip
     for ph in results.get("task_status", {}).get("phases", []):
         rows.append([f"task-status at 200 req/s, {ph['phase']}", "p99 <= 25 ms",
                      f"p99 {ph['p99_ms']:.1f} ms (achieved {ph['achieved_rate']:.0f}/s)", _verdict(ph["p99_ms"], 25)])  # fmt: skip
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes")
     p.add_argument("--only", nargs="*", default=None,
-                   choices=["ingest", "memory", "cancel", "task_status", "profile_ingest", "whatif", "otx", "vt_quota"])  # fmt: skip
+                   choices=["ingest", "memory", "cancel", "task_status", "stream", "profile_ingest", "whatif", "otx", "vt_quota"])  # fmt: skip
     ns = p.parse_args(argv)
     quick = ["--quick"] if ns.quick else []
     steps = {
@@ -84,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         "memory": lambda: memory.main(quick),
         "cancel": lambda: cancel.main(quick),
         "task_status": lambda: task_status.main(quick),
+        "stream": lambda: stream.main(quick),
         "profile_ingest": lambda: profile_ingest.main(quick),
         "whatif": lambda: whatif.main(quick),
         "otx": lambda: otx.main(quick),

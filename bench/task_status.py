@@ -1,15 +1,19 @@
 """`GET /api/threat-feeds/task-status/{task_id}/` under a fixed arrival rate of 200 requests/s
 (target: p99 <= 25 ms).
 
-gunicorn is started from the Procfile's `web:` line as written (workers, threads, access log), on
+gunicorn is started from the Procfile's `web:` line as written (uvicorn workers, access log), on
 127.0.0.1 and a free port, against DATABASE_URL. The load generator is open-loop (asyncio +
 aiohttp, keep-alive): request i is due at t0 + i/rate whatever happened to earlier ones, and its
 latency is counted from that due time, so a stall shows up in the percentiles instead of slowing
 the generator down (no coordinated omission). Two phases:
 
-- idle: the run polled is finished, nothing else runs;
+- idle: the run polled is finished, nothing else runs (answered from its live snapshot in Redis);
+- idle, database path: the same run with its Redis snapshot deleted, so every request takes the
+  fallback (token from the cache, two ORM queries): what task-status cost before issue 11;
 - during ingest: the run polled is being ingested by a real worker from the demo TAXII server
   (1,000,000 objects), i.e. the situation in which clients poll task-status.
+
+Capacity (closed loop, 16 clients) is measured idle for both the snapshot and the database path.
 
     python -m bench.task_status [--quick] [--rate 200] [--seconds 30]
 """
@@ -186,6 +190,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from rest_framework.authtoken.models import Token
 
     from threat_feeds.control.cancellation import feed_run_cancel
+    from threat_feeds.control.progress import publish_run
+    from threat_feeds.control.signals import redis_client
     from threat_feeds.demo.taxii_server import start_in_process
     from threat_feeds.models import FeedRun
     from threat_feeds.services.runs import feed_run_start
@@ -203,12 +209,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             done = FeedRun.objects.create(feed=feed, requested_by=user, status="completed", fetched=1234,
                                           created=1234, pages=2)  # fmt: skip
             url = f"{base}/api/threat-feeds/task-status/{done.task_id}/"
+            publish_run(done.pk)
             common.log(f"phase idle: {ns.rate:.0f} requests/s for {seconds:.0f} s (+2 s warm-up)")
             phases.append({"phase": "idle", **asyncio.run(_load(url, token, ns.rate, seconds, 2.0))})
             capacity = asyncio.run(_capacity(url, token, 5.0))
             common.log(
                 f"capacity (closed loop, 16 clients, idle): {capacity['requests_per_s']:,.0f} requests/s"
             )
+            redis_client().delete(f"crisp:run:{done.task_id}:snapshot")  # every request: the DB path
+            common.log(f"phase idle, database path: {ns.rate:.0f} requests/s for {seconds:.0f} s")
+            phases.append({"phase": "idle, DB path", **asyncio.run(_load(url, token, ns.rate, seconds, 2.0))})
+            capacity_db = asyncio.run(_capacity(url, token, 5.0))
+            common.log(f"capacity, database path: {capacity_db['requests_per_s']:,.0f} requests/s")
+            publish_run(done.pk)
             with common.celery_worker():
                 run = feed_run_start(feed=common.make_feed(server, page_size=1000), user=user)
                 common.wait_run(run.pk, statuses=("running",))
@@ -246,7 +259,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )  # fmt: skip
     print(
         f"\ncapacity, closed loop with 16 clients (idle): {capacity['requests_per_s']:,.0f} requests/s, "
-        f"p50 {capacity['p50_ms']:.1f} ms"
+        f"p50 {capacity['p50_ms']:.1f} ms (snapshot); {capacity_db['requests_per_s']:,.0f} requests/s, "
+        f"p50 {capacity_db['p50_ms']:.1f} ms (database path)"
     )
     result = {
         "quick": ns.quick,
@@ -255,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "gunicorn": gargv,
         "phases": phases,
         "capacity": capacity,
+        "capacity_db_path": capacity_db,
         "load_before": load_before,
         "view_profile": view,
     }

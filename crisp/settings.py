@@ -64,10 +64,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crisp.middleware.SyncChainMiddleware",  # innermost: one thread hand-off per request under ASGI
 ]
 
 ROOT_URLCONF = "crisp.urls"
 WSGI_APPLICATION = "crisp.wsgi.application"
+ASGI_APPLICATION = "crisp.asgi.application"  # what `make run` and docker-compose serve (uvicorn workers)
 
 TEMPLATES = [
     {
@@ -98,6 +100,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_crisp.sqlite3")}
+# Under the ASGI web server (crisp/asgi.py sets CRISP_SERVER=asgi) each request runs its sync code in
+# a thread of its own: a connection kept per thread would pile up until PostgreSQL refuses more, so
+# the web process shares a small pool instead (psycopg_pool). Workers keep persistent connections.
+if os.environ.get("CRISP_SERVER") == "asgi" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": int(os.environ.get("CRISP_DB_POOL_SIZE", "10")),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: broker, live progress, cancel signals ---------------------------------------
@@ -187,6 +199,14 @@ CRISP_MAX_REQUEUES = int(os.environ.get("CRISP_MAX_REQUEUES", "3"))
 # After Celery terminates a run's process, how long to wait for it to be gone before the run
 # is finalised anyway (a late batch is refused: it finds the run no longer active).
 CRISP_TERMINATE_WAIT_SECONDS = float(os.environ.get("CRISP_TERMINATE_WAIT_SECONDS", "5"))
+# Live stream (GET /api/threat-feeds/tasks/stream/): a comment line after this many idle seconds, at
+# most one event per run per CRISP_STREAM_MIN_INTERVAL_SECONDS (status changes at once), and the
+# browser's reconnection delay.
+CRISP_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("CRISP_STREAM_HEARTBEAT_SECONDS", "15"))
+CRISP_STREAM_MIN_INTERVAL_SECONDS = float(os.environ.get("CRISP_STREAM_MIN_INTERVAL_SECONDS", "0.25"))
+CRISP_STREAM_RETRY_MS = 2000
+# How often an open stream checks that its session or token still holds (ends it otherwise).
+CRISP_STREAM_REAUTH_SECONDS = float(os.environ.get("CRISP_STREAM_REAUTH_SECONDS", "5"))
 
 # --- limits against hostile feeds (docs/SECURITY-sources.md) -------------------------------
 # What one response or page of a feed may be (compressed on the wire and inflated), and one
@@ -215,7 +235,7 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = int(
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "threat_feeds.api.authentication.CachedTokenAuthentication",  # token -> user cached in Redis
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -13,3 +13,6 @@ class ThreatFeedsConfig(AppConfig):
         from threat_feeds.services.uploads import remove_uploads_of_deleted_feed
 
         post_delete.connect(remove_uploads_of_deleted_feed, sender=ThreatFeed, dispatch_uid="feed-uploads")
+
+        # Signals that drop cached token look-ups when a token or user changes, in every process.
+        from threat_feeds.api import authentication  # noqa: F401

@@ -1,5 +1,6 @@
 // The app shell: who is signed in (or the login page), navigation, and the page for the URL.
 
+import { QueryClientProvider } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { ApiError, onUnauthenticated } from "./api/client";
 import { api } from "./api/endpoints";
@@ -9,6 +10,8 @@ import { NavBar } from "./components/NavBar";
 import { Page } from "./components/Page";
 import { ErrorState, Loading } from "./components/States";
 import { ToastProvider } from "./components/Toasts";
+import { LiveRunsProvider } from "./data/live";
+import { makeQueryClient } from "./data/queries";
 import { useForeignCancelNotices } from "./hooks/useForeignCancelNotices";
 import { FeedsPage } from "./pages/FeedsPage";
 import { IndicatorDetailPage } from "./pages/IndicatorDetailPage";
@@ -31,16 +34,19 @@ type Auth =
 export function App() {
   const [auth, setAuth] = useState<Auth>({ state: "checking" });
 
-  const check = useCallback(() => {
-    setAuth({ state: "checking" });
+  const load = useCallback(() => {
     api.me().then(
       (me) => setAuth({ state: "in", me }),
       (error) =>
         setAuth(error instanceof ApiError && error.unauthenticated ? { state: "out", reason: null } : { state: "unreachable", error }),
     );
   }, []);
+  const check = useCallback(() => {
+    setAuth({ state: "checking" });
+    load();
+  }, [load]);
 
-  useEffect(check, [check]);
+  useEffect(load, [load]);
   useEffect(
     () =>
       onUnauthenticated(() =>
@@ -83,6 +89,18 @@ export function App() {
 }
 
 function SignedIn({ me, onLogout }: { me: Me; onLogout: () => void }) {
+  // One cache per signed-in user (a new sign-in starts empty), one live stream for every page.
+  const [queryClient] = useState(makeQueryClient);
+  return (
+    <QueryClientProvider client={queryClient}>
+      <LiveRunsProvider>
+        <Shell me={me} onLogout={onLogout} />
+      </LiveRunsProvider>
+    </QueryClientProvider>
+  );
+}
+
+function Shell({ me, onLogout }: { me: Me; onLogout: () => void }) {
   const session = useMemo(() => ({ me, logout: onLogout }), [me, onLogout]);
   useForeignCancelNotices(me);
   return (

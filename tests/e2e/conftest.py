@@ -68,6 +68,17 @@ def browser(dashboard_built: Path) -> Iterator[Any]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+@pytest.fixture(scope="session")
+def live_server(request: Any) -> Iterator[Any]:
+    """The dashboard served by the ASGI application under uvicorn, as `make run` serves it, so the
+    task monitor's live stream (server-sent events) works; replaces pytest-django's WSGI server."""
+    from tests.peers.asgi_server import AsgiLiveServer
+
+    server = AsgiLiveServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def new_page(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
     """Open a page in a fresh browser context (its own cookies: one per signed-in user)."""

@@ -45,11 +45,22 @@ def _run_card(page: Any, run: FeedRun) -> Any:
 
 def _open_monitor_and_watch_progress(page: Any, run: FeedRun) -> Any:
     _nav(page, "Task monitor")
+    # Progress comes through the live stream (server-sent events), not polling.
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-streaming", "yes")
     card = _run_card(page, run)
     expect(card).to_have_attribute("data-status", "running")
     fetched = card.get_by_test_id("count-fetched")
     first = wait_for_count(fetched, 0)
+    polls: list[str] = []
+
+    def note(request: Any) -> None:
+        if "/api/threat-feeds/task-status/" in request.url or "/api/threat-feeds/tasks/?" in request.url:
+            polls.append(request.url)
+
+    page.on("request", note)
     wait_for_count(fetched, first)  # live progress: the counter moves without a reload
+    page.remove_listener("request", note)
+    assert len(polls) <= 1, polls  # at most the list refresh when the stream (re)opened
     return card
 
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from threat_feeds.api.feed_settings import validate_feed_settings, visible_settings
-from threat_feeds.choices import CancelMode, RunStatus, SourceType
+from threat_feeds.choices import CancelMode, RunStage, RunStatus, SourceType, Trigger
+from threat_feeds.control import progress
 from threat_feeds.errors import NotAllowed
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
 from threat_feeds.selectors import can_edit_feed, can_manage_feed, last_run
@@ -24,91 +24,16 @@ DEFAULT_SERVERS = {
 
 
 def run_snapshot(run: FeedRun, *, user: Any = None) -> dict[str, Any]:
-    """The run as every client sees it: status, stage, live progress, cancellation, undo, error."""
-    from threat_feeds.control.cancellation import can_cancel
-
-    end = run.finished_at or timezone.now()
-    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
-    rate = run.fetched / elapsed if elapsed > 0 else None
-    percent = eta = None
-    if run.total_expected:
-        percent = round(min(100.0, 100.0 * run.fetched / run.total_expected), 1)
-        if rate and not run.finished_at:
-            eta = round(max(0, run.total_expected - run.fetched) / rate, 1)
-    cancellation = None
-    if run.cancel_mode:
-        cancellation = {
-            "mode": run.cancel_mode,
-            "reason": run.cancel_reason,
-            "requested_by": run.cancel_requested_by.username if run.cancel_requested_by else None,
-            "source": run.cancel_source,
-            "requested_at": run.cancel_requested_at,
-            "acknowledged_at": run.cancel_acknowledged_at,
-            "latency_ms": run.cancel_latency_ms,
-            "objects_kept": run.objects_kept,
-            "objects_removed": run.objects_removed,
-            "objects_restored": run.objects_restored,
-            "escalated": run.cancel_escalated,
-        }
-    undo = None
-    if run.undo_requested_at:
-        undo = {
-            "reason": run.undo_reason,
-            "requested_by": run.undo_requested_by.username if run.undo_requested_by else None,
-            "source": run.undo_source,
-            "requested_at": run.undo_requested_at,
-            "undone_at": run.undone_at,
-            "latency_ms": run.undo_latency_ms,
-            "objects_removed": run.undo_objects_removed,
-            "objects_restored": run.undo_objects_restored,
-            "indicators_removed": run.undo_indicators_removed,
-            "cursor_restored": run.undo_cursor_restored,
-        }
-    may_cancel = user is not None and can_cancel(user, run)
-    return {
-        "task_id": str(run.task_id),
-        "run_id": run.pk,
-        "feed": {"id": run.feed_id, "name": run.feed.name, "source_type": run.feed.source_type},
-        "status": run.status,
-        "stage": run.stage or None,
-        "trigger": run.trigger,
-        "progress": {
-            "pages": run.pages,
-            "fetched": run.fetched,
-            "created": run.created,
-            "updated": run.updated,
-            "unchanged": run.unchanged,
-            "invalid": run.invalid,
-            "errors": run.errors,
-            "total_expected": run.total_expected,
-            "percent": percent,
-            "rate_per_second": round(rate, 1) if rate is not None else None,
-            "eta_seconds": eta,
-        },
-        "invalid_samples": run.invalid_samples,
-        "requested_by": run.requested_by.username if run.requested_by else None,
-        "queued_at": run.queued_at,
-        "started_at": run.started_at,
-        "heartbeat_at": run.heartbeat_at,
-        "finished_at": run.finished_at,
-        "cursor_before": run.cursor_before,
-        "cursor_after": run.cursor_after,
-        "cancellation": cancellation,
-        "undo": undo,
-        # Hand-backs, operator actions, resumptions: what happened to the run besides its counters.
-        "events": run.events,
-        "requeues": run.requeues,
-        "resumed_from": str(run.resumed_from.task_id) if run.resumed_from_id and run.resumed_from else None,
-        "error": {"code": run.error_code, "detail": run.error_message} if run.error_code else None,
-        "can_cancel": bool(may_cancel and run.is_active),
-        "can_undo": bool(may_cancel and run.status in RunStatus.undoable()),
-    }
+    """The run as every client sees it: status, stage, live progress, cancellation, undo, error.
+    Built by `control.progress` so the live snapshot in Redis is exactly this JSON."""
+    may = progress.may_act(user, requested_by_id=run.requested_by_id, feed_owner_id=run.feed.owner_id)
+    return progress.personalize(progress.snapshot_base(run), user, may=may)
 
 
 class _FeedRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    source_type = serializers.CharField()
+    source_type = serializers.ChoiceField(choices=SourceType.choices)
 
 
 class _ProgressSerializer(serializers.Serializer):
@@ -165,9 +90,9 @@ class RunSnapshotSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     run_id = serializers.IntegerField()
     feed = _FeedRefSerializer()
-    status = serializers.CharField()
-    stage = serializers.CharField(allow_null=True)
-    trigger = serializers.CharField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    stage = serializers.ChoiceField(choices=RunStage.choices, allow_null=True)
+    trigger = serializers.ChoiceField(choices=Trigger.choices)
     progress = _ProgressSerializer()
     invalid_samples = serializers.ListField(child=serializers.CharField())
     requested_by = serializers.CharField(allow_null=True)
@@ -273,7 +198,7 @@ class ThreatFeedSerializer(serializers.ModelSerializer):
             "api_key": bool(feed.api_key),
         }
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
+    @extend_schema_field(RunSnapshotSerializer(allow_null=True))
     def get_last_run(self, feed: ThreatFeed) -> dict[str, Any] | None:
         run = last_run(feed.pk)
         return run_snapshot(run, user=getattr(self.context.get("request"), "user", None)) if run else None

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from threat_feeds.api import views
+from threat_feeds.api import stream, views
 from threat_feeds.api.auth import TokenObtainView
 
 router = DefaultRouter()
@@ -15,6 +15,7 @@ urlpatterns = [
     path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
     path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),
     path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),
+    path("threat-feeds/tasks/stream/", stream.task_stream, name="task-stream"),
     path("threat-feeds/tasks/<uuid:task_id>/undo/", views.UndoTaskView.as_view(), name="task-undo"),
     path("", include(router.urls)),
 ]

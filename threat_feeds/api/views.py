@@ -22,6 +22,7 @@ from threat_feeds.api.parsers import BoundedJSONParser
 from threat_feeds.api.permissions import FeedPermission
 from threat_feeds.api.throttles import CancelRateThrottle
 from threat_feeds.choices import SourceType, Trigger
+from threat_feeds.control import progress
 from threat_feeds.control.cancellation import feed_run_cancel
 from threat_feeds.errors import InvalidInput, StateConflict
 from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
@@ -131,9 +132,14 @@ class MeView(GenericAPIView):
 
 
 class TaskStatusView(GenericAPIView):
+    """The run's live snapshot from Redis (no query), or from the database when Redis has none."""
+
     serializer_class = s.RunSnapshotSerializer
 
     def get(self, request: Request, task_id: str) -> Response:
+        live = progress.read_snapshot(str(task_id))
+        if live is not None and live.visible_to(request.user):
+            return Response(live.for_user(request.user))
         run = get_object_or_404(selectors.runs_visible_to(request.user), task_id=task_id)
         return Response(s.run_snapshot(run, user=request.user))
 

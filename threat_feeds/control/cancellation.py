@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import CancelMode, RunStatus, Trigger
 from threat_feeds.control import dispatch
+from threat_feeds.control.progress import may_act, publish_run_on_commit
 from threat_feeds.control.signals import announce_cancel
 from threat_feeds.errors import InvalidInput, NotAllowed, StateConflict
 from threat_feeds.models import FeedRun
@@ -15,9 +16,7 @@ from threat_feeds.models import FeedRun
 
 def can_cancel(user: AbstractBaseUser, run: FeedRun) -> bool:
     """The user who started the run, the feed's owner, or staff."""
-    if not user.is_authenticated:
-        return False
-    return bool(user.is_staff or run.requested_by_id == user.pk or run.feed.owner_id == user.pk)
+    return may_act(user, requested_by_id=run.requested_by_id, feed_owner_id=run.feed.owner_id)
 
 
 def feed_run_cancel(
@@ -58,4 +57,5 @@ def feed_run_cancel(
             run.status = RunStatus.STOPPING if mode == CancelMode.STOP_NOW else RunStatus.CANCELLING
             transaction.on_commit(lambda: announce_cancel(str(run.task_id), mode))
         run.save()
+        publish_run_on_commit(run.pk)
     return run

@@ -25,9 +25,11 @@ class RunMonitor(threading.Thread):
         self._stop = threading.Event()
 
     def beat(self) -> None:
+        from threat_feeds.control.progress import publish_run
         from threat_feeds.models import FeedRun
 
         FeedRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        publish_run(self.run_id)  # the live snapshot's heartbeat (and rate) stay fresh between batches
         row = FeedRun.objects.filter(pk=self.run_id).values_list("status", "hand_back_requested_at").first()
         if row is None:
             return

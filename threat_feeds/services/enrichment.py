@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import CancelMode, RunStatus
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
+from threat_feeds.control.progress import publish_run
 from threat_feeds.control.ratelimit import QuotaLimiter
 from threat_feeds.models import FeedRun
 from threat_feeds.pipeline.enrich import EnrichSettings, enrich, store_enrichment
@@ -42,6 +43,7 @@ def run_enrichment(*, run: FeedRun, source: Source, checkpoint: RunCheckpoint) -
 
     def on_selected(count: int) -> None:
         FeedRun.objects.filter(pk=run.pk).update(total_expected=count, heartbeat_at=timezone.now())
+        publish_run(run.pk)
 
     def store(indicator_id: int, result: dict[str, Any]) -> None:
         with transaction.atomic():
@@ -54,6 +56,7 @@ def run_enrichment(*, run: FeedRun, source: Source, checkpoint: RunCheckpoint) -
             if not store_enrichment(run_id=run.pk, indicator_id=indicator_id, source=feed.source_type,
                                     result=result):  # fmt: skip
                 FeedRun.objects.filter(pk=run.pk).update(updated=F("updated") - 1)
+            transaction.on_commit(lambda: publish_run(run.pk))
 
     enrich(source=source, options=options, limiter=limiter, checkpoint=checkpoint,  # type: ignore[arg-type]
            on_selected=on_selected, store=store)  # fmt: skip

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import RunStatus
 from threat_feeds.control import dispatch
+from threat_feeds.control.progress import publish_run, publish_run_on_commit
 from threat_feeds.models import FeedRun
 from threat_feeds.services.runs import enqueue_on_commit, run_event, run_finalize
 from threat_feeds.services.worker_events import run_auto_resume
@@ -79,6 +80,7 @@ def escalate_overdue_cancels() -> list[int]:
             run.task_id,
         )
         FeedRun.objects.filter(pk=run.pk).update(cancel_escalated=True)
+        publish_run(run.pk)
         dispatch.revoke(str(run.task_id), terminate=True, signal="SIGKILL")
         # The worker holding the task finalises it once the process is gone (worker_hooks);
         # if that worker itself is gone, nobody else will.
@@ -112,6 +114,7 @@ def reap_lost_queued_runs() -> list[int]:
                 run_event(run, "requeued", reason="message_lost", attempt=run.requeues)
                 run.save(update_fields=["requeues", "enqueued_at", "events"])
                 enqueue_on_commit(run)
+                publish_run_on_commit(run.pk)
                 log.warning("run %s: its queue message was lost; sent again (%s)", run.pk, run.requeues)
         if failed:
             run_finalize(

@@ -17,6 +17,7 @@ from threat_feeds.choices import HAND_BACK, CancelMode, RunStage, RunStatus, Tri
 from threat_feeds.control import dispatch
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.control.monitor import RunMonitor
+from threat_feeds.control.progress import RunPublisher, publish_run, publish_run_on_commit
 from threat_feeds.control.rollback import run_rollback
 from threat_feeds.control.signals import CancelListener
 from threat_feeds.errors import StateConflict
@@ -55,6 +56,7 @@ def feed_run_start(
                 resume_attempt=resumed_from.resume_attempt + 1 if resumed_from else 0,
             )
             enqueue_on_commit(run)
+            publish_run_on_commit(run.pk)
     except IntegrityError as exc:
         active = FeedRun.objects.filter(feed=feed, status__in=RunStatus.active()).first()
         if active is None:
@@ -81,8 +83,10 @@ def run_event(run: FeedRun, event: str, **data: Any) -> None:
 class _RunRecorder:
     """Writes a run's counters, cursor and stage; called inside each batch's transaction."""
 
-    def __init__(self, run: FeedRun) -> None:
+    def __init__(self, run: FeedRun, publisher: RunPublisher | None = None) -> None:
         self.run_id = run.pk
+        # Without a publisher thread (tests, tools driving the pipeline), publish at each commit.
+        self.poke = publisher.poke if publisher is not None else lambda: publish_run(self.run_id)
         self.feed_id = run.feed_id
         self.samples: list[str] = list(run.invalid_samples or [])
         self.stage_now = ""
@@ -115,11 +119,13 @@ class _RunRecorder:
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
         if move_cursor:
             ThreatFeed.objects.filter(pk=self.feed_id).update(cursor=report.page_cursor)
+        transaction.on_commit(self.poke)  # live progress: the snapshot follows each batch
 
     def on_stage(self, stage: str) -> None:
         if stage != self.stage_now:
             self.stage_now = stage
             FeedRun.objects.filter(pk=self.run_id).update(stage=stage)
+            self.poke()
 
 
 def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
@@ -141,15 +147,18 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         return run.status
     run_event(run, "started", worker=hostname, pid=os.getpid())
     FeedRun.objects.filter(pk=run_id).update(events=run.events)
+    publish_run(run_id)
     # A run handed back by a worker shutting down resumes after its last fully stored page.
     cursor = run.cursor_after if run.pages and run.cursor_after else run.cursor_before
 
-    recorder = _RunRecorder(run)
+    publisher = RunPublisher(run.pk)
+    recorder = _RunRecorder(run, publisher)
     checkpoint = RunCheckpoint(on_stage=recorder.on_stage)
     listener = CancelListener(str(run.task_id), checkpoint.signal)
     monitor = RunMonitor(run.pk, checkpoint)
     listener.start()
     monitor.start()
+    publisher.start()
     source = None
     outcome, error = RunStatus.COMPLETED, None
     try:
@@ -192,6 +201,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         checkpoint.disarm()
         listener.stop()
         monitor.stop()
+        publisher.stop()
         if source is not None:
             source.close()
     if connection.needs_rollback or not connection.is_usable():
@@ -221,6 +231,7 @@ def run_hand_back(*, run_id: int, hostname: str) -> str:
                 ]
             )  # fmt: skip
             enqueue_on_commit(run)
+            publish_run_on_commit(run.pk)
             log.info("run %s handed back to queue %s by %s", run_id, run.queue, hostname)
             return run.status
     return run_finalize(run_id=run_id, outcome=outcome)
@@ -266,4 +277,5 @@ def run_finalize(
         run.stage = RunStage.FINALIZING if run.stage != RunStage.ROLLING_BACK else run.stage
         run.finished_at = timezone.now()  # after any rollback: the latency includes it
         run.save(update_fields=fields)
+        publish_run_on_commit(run.pk)
         return run.status

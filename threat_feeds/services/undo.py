@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import RunStatus, Trigger
 from threat_feeds.control.cancellation import can_cancel
+from threat_feeds.control.progress import publish_run_on_commit
 from threat_feeds.control.rollback import run_rollback
 from threat_feeds.errors import NotAllowed, StateConflict
 from threat_feeds.models import FeedRun, ThreatFeed
@@ -73,4 +74,5 @@ def run_undo(
                 "undo_cursor_restored", "undone_at",
             ]
         )  # fmt: skip
+        publish_run_on_commit(run.pk)
     return run

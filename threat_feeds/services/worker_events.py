@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from threat_feeds.choices import CancelMode, RunStatus, Trigger
 from threat_feeds.control.cancellation import feed_run_cancel
+from threat_feeds.control.progress import publish_run_on_commit
 from threat_feeds.control.signals import announce_hand_back
 from threat_feeds.errors import CrispError, StateConflict
 from threat_feeds.models import FeedRun
@@ -66,6 +67,7 @@ def run_revoked_through_celery(
             update_fields=["cancel_mode", "cancel_source", "cancel_requested_at", "cancel_reason",
                            "cancel_acknowledged_at", "events"]
         )  # fmt: skip
+        publish_run_on_commit(run.pk)
     cancelled = was_queued or run.cancel_mode == CancelMode.CANCEL_JOB
     return run_finalize(run_id=run.pk, outcome=RunStatus.CANCELLED if cancelled else RunStatus.STOPPED)
 
@@ -140,4 +142,5 @@ def run_auto_resume(*, run_id: int) -> FeedRun | None:
         run = FeedRun.objects.select_for_update(of=("self",)).get(pk=run_id)
         run_event(run, "resumed", by_run=str(resumed.task_id))
         run.save(update_fields=["events"])
+        publish_run_on_commit(run.pk)
     return resumed

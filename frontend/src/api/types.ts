@@ -1,30 +1,43 @@
 // Shapes of the CRISP REST API (SPEC §6); kept in step with threat_feeds/api/serializers.py.
 
-export type SourceType = "taxii21" | "stix_bundle" | "otx" | "virustotal";
+// Shapes of the CRISP REST API (SPEC §6): generated from the OpenAPI schema into schema.d.ts
+// (`npm run api:types`; `npm run lint` fails when it drifts), refined here only where the schema
+// cannot say more (free-form JSON fields).
 
-export type RunStatus =
-  | "queued"
-  | "running"
-  | "stopping"
-  | "cancelling"
-  | "completed"
-  | "failed"
-  | "stopped"
-  | "cancelled"
-  | "interrupted"
-  | "undone";
+import type { components } from "./schema";
 
-export type RunStage =
-  | "connecting"
-  | "fetching"
-  | "storing"
-  | "enriching"
-  | "waiting"
-  | "rolling_back"
-  | "finalizing";
+type Schemas = components["schemas"];
 
-export type CancelMode = "stop_now" | "cancel_job";
-export type Trigger = "api" | "dashboard" | "schedule" | "cli" | "resume" | "celery";
+export type SourceType = Schemas["SourceTypeEnum"];
+export type RunStatus = Schemas["StatusEnum"];
+export type RunStage = Schemas["StageEnum"];
+export type CancelMode = Schemas["ModeEnum"];
+export type Trigger = Schemas["TriggerEnum"];
+export type RunProgress = Schemas["_Progress"];
+export type Cancellation = Schemas["_Cancellation"];
+/** The undo record of a finished run rolled back afterwards (status `undone`). */
+export type Undo = Schemas["_Undo"];
+export type RunError = Schemas["_Error"];
+
+/** One entry of a run's history: started (worker), requeued, terminated, revoked, resumed. */
+export interface RunEvent {
+  event: string;
+  at: string;
+  [detail: string]: unknown;
+}
+
+export type RunSnapshot = Omit<Schemas["RunSnapshot"], "events" | "stage"> & {
+  stage: RunStage | null;
+  events: RunEvent[];
+};
+
+export type Feed = Omit<Schemas["ThreatFeed"], "last_run" | "credentials" | "owner" | "cursor" | "settings" | "password" | "username" | "api_key"> & {
+  credentials: { username: boolean; password: boolean; api_key: boolean };
+  owner: string | null;
+  cursor: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  last_run: RunSnapshot | null;
+};
 
 export interface Me {
   id?: number;
@@ -37,106 +50,6 @@ export interface Page<T> {
   next: string | null;
   previous: string | null;
   results: T[];
-}
-
-export interface RunProgress {
-  pages: number;
-  fetched: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  invalid: number;
-  errors?: number;
-  total_expected: number | null;
-  percent: number | null;
-  rate_per_second: number | null;
-  eta_seconds: number | null;
-}
-
-export interface Cancellation {
-  mode: CancelMode;
-  reason: string;
-  requested_by: string | null;
-  source: string;
-  requested_at: string | null;
-  acknowledged_at: string | null;
-  latency_ms: number | null;
-  objects_kept: number | null;
-  objects_removed: number | null;
-  objects_restored: number | null;
-  escalated: boolean;
-}
-
-/** The undo record of a finished run rolled back afterwards (status `undone`). */
-export interface Undo {
-  reason: string;
-  requested_by: string | null;
-  source: string;
-  requested_at: string;
-  undone_at: string | null;
-  latency_ms: number | null;
-  objects_removed: number | null;
-  objects_restored: number | null;
-  indicators_removed: number | null;
-  /** The feed's cursor went back to where the run started (it was the feed's latest run). */
-  cursor_restored: boolean;
-}
-
-/** One entry of a run's history: started (worker), requeued, terminated, revoked, resumed. */
-export interface RunEvent {
-  event: string;
-  at: string;
-  [detail: string]: unknown;
-}
-
-export interface RunError {
-  code: string;
-  detail: string;
-}
-
-export interface RunSnapshot {
-  task_id: string;
-  run_id: number;
-  feed: { id: number; name: string; source_type: SourceType };
-  status: RunStatus;
-  stage: RunStage | null;
-  trigger: Trigger;
-  progress: RunProgress;
-  invalid_samples?: string[];
-  requested_by: string | null;
-  queued_at: string | null;
-  started_at: string | null;
-  heartbeat_at: string | null;
-  finished_at: string | null;
-  cursor_before?: Record<string, unknown>;
-  cursor_after?: Record<string, unknown>;
-  cancellation: Cancellation | null;
-  undo: Undo | null;
-  events?: RunEvent[];
-  requeues?: number;
-  /** Task id of the interrupted run this one resumes. */
-  resumed_from?: string | null;
-  error: RunError | null;
-  can_cancel: boolean;
-  /** Finished, not rolled back, and this user may undo it. */
-  can_undo: boolean;
-}
-
-export interface Feed {
-  id: number;
-  name: string;
-  source_type: SourceType;
-  url: string;
-  collection_id: string;
-  credentials: { username: boolean; password: boolean; api_key: boolean };
-  page_size: number;
-  schedule: number | null;
-  is_active: boolean;
-  settings: Record<string, unknown>;
-  owner: string | null;
-  cursor: Record<string, unknown>;
-  last_run: RunSnapshot | null;
-  created_at: string;
 }
 
 /** What the feed form sends: credentials are write-only and only sent when changed. */

@@ -19,8 +19,11 @@ interface DialogProps {
 export function Dialog({ title, onClose, children, initialFocus, tone = "default", wide = false }: DialogProps) {
   const titleId = useId();
   const panel = useRef<HTMLDivElement>(null);
+  // The latest onClose for the key handler, without re-running the open/close effect below.
   const onCloseRef = useRef(onClose);
-  onCloseRef.current = onClose;
+  useEffect(() => {
+    onCloseRef.current = onClose;
+  }, [onClose]);
 
   useEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
@@ -36,7 +39,7 @@ export function Dialog({ title, onClose, children, initialFocus, tone = "default
       if (opener && document.contains(opener)) opener.focus();
       else if (fallback && document.contains(fallback)) fallback.focus();
     };
-  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [initialFocus]); // a ref object: stable, so this runs once per opening
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
     if (event.key === "Escape") {

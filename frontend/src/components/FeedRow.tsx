@@ -35,7 +35,7 @@ export function FeedRow({ feed, canManage, starting, onConsume, onEdit, onDelete
           {feed.url}
         </span>
       </th>
-      <td>{formatSchedule(feed.schedule)}</td>
+      <td>{formatSchedule(feed.schedule ?? null)}</td>
       <td>
         {run ? (
           <>

@@ -2,11 +2,11 @@
 
 import { useId } from "react";
 import { allFeeds } from "../api/endpoints";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export function FeedSelect({ value, onChange }: { value: string; onChange: (value: string) => void }) {
   const id = useId();
-  const feeds = usePolling((signal) => allFeeds(signal), [], null);
+  const feeds = useApi(keys.feeds, (signal) => allFeeds(signal));
   return (
     <div className="filter">
       <label htmlFor={id}>Feed</label>

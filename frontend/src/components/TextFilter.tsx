@@ -1,6 +1,6 @@
 // A text filter applied on Enter or when leaving the field (not on every keystroke).
 
-import { useEffect, useId, useState } from "react";
+import { useId, useState } from "react";
 
 interface TextFilterProps {
   label: string;
@@ -12,7 +12,12 @@ interface TextFilterProps {
 export function TextFilter({ label, value, placeholder, onApply }: TextFilterProps) {
   const id = useId();
   const [text, setText] = useState(value);
-  useEffect(() => setText(value), [value]);
+  // A new value from outside (URL, reset) replaces the text being typed: adjusted during render.
+  const [shown, setShown] = useState(value);
+  if (value !== shown) {
+    setShown(value);
+    setText(value);
+  }
   return (
     <div className="filter">
       <label htmlFor={id}>{label}</label>

@@ -1,9 +1,12 @@
 // Tell the user, once, when someone else stopped or cancelled a run they started.
 
-import { useEffect } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useCallback, useContext, useEffect } from "react";
 import { api } from "../api/endpoints";
 import type { Me, RunSnapshot } from "../api/types";
 import { useToasts } from "../components/Toasts";
+import { LiveContext } from "../data/liveContext";
+import { keys, usePollInterval } from "../data/queries";
 import { cancelledBy, MODE_LABEL } from "../lib/runs";
 
 const CHECK_MS = 3000;
@@ -47,30 +50,32 @@ export function notice(run: RunSnapshot): string {
 
 export function useForeignCancelNotices(me: Me): void {
   const toasts = useToasts();
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    async function check() {
-      try {
-        const page = await api.runs({ user: me.username });
-        if (stopped) return;
-        const known = seen(me);
-        for (const run of cancelledByOthers(me, page.results)) {
-          if (known.has(run.task_id)) continue;
-          known.add(run.task_id);
-          toasts.push({ tone: "warning", text: notice(run), link: { to: `/runs/${run.task_id}`, label: "See the run" }, timeout: null });
-        }
-        remember(me, known);
-      } catch {
-        // the pages show connection problems; this background check stays quiet
-      } finally {
-        if (!stopped) timer = setTimeout(() => void check(), CHECK_MS);
+  const live = useContext(LiveContext);
+  const refetchInterval = usePollInterval(CHECK_MS);
+  // My recent runs once (and polled only without the stream); then every streamed snapshot.
+  const mine = useQuery({
+    queryKey: keys.runsOf(me.username),
+    queryFn: ({ signal }) => api.runs({ user: me.username }, signal),
+    refetchInterval,
+  });
+
+  const tell = useCallback(
+    (runs: RunSnapshot[]) => {
+      const candidates = cancelledByOthers(me, runs);
+      if (candidates.length === 0) return;
+      const known = seen(me);
+      for (const run of candidates) {
+        if (known.has(run.task_id)) continue;
+        known.add(run.task_id);
+        toasts.push({ tone: "warning", text: notice(run), link: { to: `/runs/${run.task_id}`, label: "See the run" }, timeout: null });
       }
-    }
-    void check();
-    return () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, [me, toasts]);
+      remember(me, known);
+    },
+    [me, toasts],
+  );
+
+  useEffect(() => {
+    if (mine.data) tell(mine.data.results);
+  }, [mine.data, tell]);
+  useEffect(() => live.subscribe((run) => tell([run])), [live, tell]);
 }

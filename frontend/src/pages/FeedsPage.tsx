@@ -12,12 +12,12 @@ import { Empty, ErrorState, Loading, StaleNotice } from "../components/States";
 import { useToasts } from "../components/Toasts";
 import { explainError } from "../lib/errors";
 import { canManageFeed, useSession } from "../lib/session";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export function FeedsPage() {
   const { me } = useSession();
   const toasts = useToasts();
-  const feeds = usePolling((signal) => allFeeds(signal), [], 2000);
+  const feeds = useApi(keys.feeds, (signal) => allFeeds(signal), { pollMs: 2000 });
   const [editing, setEditing] = useState<Feed | "new" | null>(null);
   const [deleting, setDeleting] = useState<Feed | null>(null);
   const [deleteError, setDeleteError] = useState<string | null>(null);

@@ -7,10 +7,10 @@ import { ProvenanceTable } from "../components/ProvenanceTable";
 import { ErrorState, Loading } from "../components/States";
 import { formatTime } from "../lib/format";
 import { Link } from "../lib/router";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export function IndicatorDetailPage({ id }: { id: number }) {
-  const result = usePolling(() => api.indicator(id), [id], null);
+  const result = useApi(keys.indicator(id), () => api.indicator(id));
   const indicator = result.data;
   if (!indicator) {
     return (

@@ -11,7 +11,7 @@ import { TextFilter } from "../components/TextFilter";
 import { formatTime } from "../lib/format";
 import { Link } from "../lib/router";
 import { useQueryState } from "../lib/useQueryState";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export const INDICATOR_KINDS = [
   "ipv4", "ipv6", "domain", "url", "email", "md5", "sha1", "sha256", "sha512",
@@ -26,11 +26,7 @@ export function IndicatorsPage() {
   const feed = query.get("feed") ?? "";
   const run = query.get("run") ?? "";
   const page = Number(query.get("page") ?? "1") || 1;
-  const result = usePolling(
-    (signal) => api.indicators({ value_contains: search, kind, feed, run, page }, signal),
-    [search, kind, feed, run, page],
-    null,
-  );
+  const result = useApi(keys.indicators({ value_contains: search, kind, feed, run, page }), (signal) => api.indicators({ value_contains: search, kind, feed, run, page }, signal), { keepPrevious: true });
 
   return (
     <Page title="Indicators" intro="Observables extracted from indicator patterns, deduplicated across feeds.">

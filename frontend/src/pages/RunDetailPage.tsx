@@ -1,6 +1,7 @@
 // One run in full: progress (live while active), cancel buttons, the cancellation record, undo, errors.
 
-import { useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api } from "../api/endpoints";
 import type { RunSnapshot } from "../api/types";
 import { CancelControls } from "../components/CancelControls";
 import { CancellationSummary, cancellationOutcome } from "../components/CancellationSummary";
@@ -11,23 +12,22 @@ import { ErrorState, Loading, StaleNotice } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
 import { UndoControls } from "../components/UndoControls";
 import { UndoSummary, undoOutcome } from "../components/UndoSummary";
-import { POLL_MS, mergeRun } from "../hooks/useRunMonitor";
-import { useRunPolling } from "../hooks/useRunPolling";
+import { applySnapshot, keys, mergeRun, POLL_MS, usePollInterval } from "../data/queries";
 import { formatDuration, formatTime, secondsBetween } from "../lib/format";
 import { isActive, SOURCE_LABEL, startedBy, STATUS_HELP, UNDOABLE_STATUSES } from "../lib/runs";
 import { Link } from "../lib/router";
 
 export function RunDetailPage({ taskId }: { taskId: string }) {
-  const [latest, setLatest] = useState<RunSnapshot | undefined>(undefined);
-  const [active, setActive] = useState(true);
-  const [error, setError] = useState<unknown>(null);
-  const [updatedAt, setUpdatedAt] = useState<number | null>(null);
-  useRunPolling(taskId, active ? POLL_MS : null, (run) => {
-    setLatest((previous) => mergeRun(previous?.task_id === run.task_id ? previous : undefined, run));
-    setActive(isActive(run.status));
-    setError(null);
-    setUpdatedAt(Date.now());
-  }, setError);
+  const client = useQueryClient();
+  const poll = usePollInterval(POLL_MS);
+  const query = useQuery({
+    queryKey: keys.run(taskId),
+    queryFn: async ({ signal }) => mergeRun(client.getQueryData<RunSnapshot>(keys.run(taskId)), await api.run(taskId, signal)),
+    refetchInterval: (q) => (q.state.data && !isActive(q.state.data.status) ? false : poll),
+  });
+  const latest = query.data;
+  const error = query.error;
+  const updatedAt = query.dataUpdatedAt || null;
 
   const run = latest?.task_id === taskId ? latest : undefined;
   if (!run) {
@@ -38,7 +38,7 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
     );
   }
   const c = run.cancellation;
-  const update = (next: RunSnapshot) => setLatest((previous) => mergeRun(previous, next));
+  const update = (next: RunSnapshot) => void applySnapshot(client, next);
   return (
     <Page title={`Run #${run.run_id} of ${run.feed.name}`}>
       {Boolean(error) && <StaleNotice error={error} updatedAt={updatedAt} />}

@@ -10,7 +10,7 @@ import { Empty, ErrorState, Loading, StaleNotice } from "../components/States";
 import { TextFilter } from "../components/TextFilter";
 import { ALL_STATUSES } from "../lib/runs";
 import { useQueryState } from "../lib/useQueryState";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export function RunHistoryPage() {
   const [query, setQuery] = useQueryState();
@@ -19,7 +19,7 @@ export function RunHistoryPage() {
   const status = query.get("status") ?? "";
   const user = query.get("user") ?? "";
   const page = Number(query.get("page") ?? "1") || 1;
-  const runs = usePolling((signal) => api.runs({ feed, status, user, page }, signal), [feed, status, user, page], 3000);
+  const runs = useApi(keys.runsList({ feed, status, user, page }), (signal) => api.runs({ feed, status, user, page }, signal), { pollMs: 3000, keepPrevious: true });
   const filtered = Boolean(feed || status || user);
 
   return (

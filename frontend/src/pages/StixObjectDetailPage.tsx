@@ -6,11 +6,11 @@ import { ProvenanceTable } from "../components/ProvenanceTable";
 import { ErrorState, Loading } from "../components/States";
 import { formatTime } from "../lib/format";
 import { Link } from "../lib/router";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 import { objectName } from "./StixObjectsPage";
 
 export function StixObjectDetailPage({ id }: { id: number }) {
-  const result = usePolling(() => api.stixObject(id), [id], null);
+  const result = useApi(keys.stixObject(id), () => api.stixObject(id));
   const object = result.data;
   if (!object) {
     return (

@@ -10,7 +10,7 @@ import { TextFilter } from "../components/TextFilter";
 import { formatTime } from "../lib/format";
 import { Link } from "../lib/router";
 import { useQueryState } from "../lib/useQueryState";
-import { usePolling } from "../lib/usePolling";
+import { keys, useApi } from "../data/queries";
 
 export const STIX_TYPES = [
   "indicator", "malware", "threat-actor", "intrusion-set", "campaign", "attack-pattern", "tool", "vulnerability",
@@ -30,11 +30,7 @@ export function StixObjectsPage() {
   const feed = query.get("feed") ?? "";
   const run = query.get("run") ?? "";
   const page = Number(query.get("page") ?? "1") || 1;
-  const result = usePolling(
-    (signal) => api.stixObjects({ search, type, feed, run, page }, signal),
-    [search, type, feed, run, page],
-    null,
-  );
+  const result = useApi(keys.stixObjects({ search, type, feed, run, page }), (signal) => api.stixObjects({ search, type, feed, run, page }, signal), { keepPrevious: true });
 
   return (
     <Page title="STIX objects" intro="Every STIX 2.0/2.1 object in the store, as received, with where it came from.">

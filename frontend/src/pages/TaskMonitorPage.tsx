@@ -4,11 +4,14 @@
 import { Page } from "../components/Page";
 import { RunCard } from "../components/RunCard";
 import { Empty, ErrorState, Loading, StaleNotice } from "../components/States";
+import { useContext } from "react";
+import { LiveContext } from "../data/liveContext";
 import { useRunMonitor } from "../hooks/useRunMonitor";
 import { Link } from "../lib/router";
 
 export function TaskMonitorPage() {
   const monitor = useRunMonitor();
+  const { streaming } = useContext(LiveContext);
 
   return (
     <Page title="Task monitor" intro="Active runs update live, whoever started them. Finished runs stay below with their outcome.">
@@ -17,6 +20,9 @@ export function TaskMonitorPage() {
       ) : (
         <>
           {Boolean(monitor.error) && <StaleNotice error={monitor.error} updatedAt={monitor.updatedAt} />}
+          <p className="muted small" data-testid="live-status" data-streaming={streaming ? "yes" : "no"}>
+            {streaming ? "● Live: updates are pushed as they happen." : "Updating every second (live stream unavailable)."}
+          </p>
           <section aria-labelledby="active-runs">
             <h2 id="active-runs">
               Active runs <span className="count">{monitor.active.length}</span>
