@@ -27,6 +27,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description POST {"username", "password"} → {"token"}; failed attempts are throttled (CRISP_LOGIN_THROTTLE). */
         post: operations["auth_token_create"];
         delete?: never;
         options?: never;
@@ -41,6 +42,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["indicators_list"];
         put?: never;
         post?: never;
@@ -57,6 +59,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["indicators_retrieve"];
         put?: never;
         post?: never;
@@ -73,6 +76,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["stix_objects_list"];
         put?: never;
         post?: never;
@@ -89,6 +93,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["stix_objects_retrieve"];
         put?: never;
         post?: never;
@@ -105,8 +110,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["threat_feeds_list"];
         put?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         post: operations["threat_feeds_create"];
         delete?: never;
         options?: never;
@@ -121,12 +128,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["threat_feeds_retrieve"];
         put?: never;
         post?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         delete: operations["threat_feeds_destroy"];
         options?: never;
         head?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         patch: operations["threat_feeds_partial_update"];
         trace?: never;
     };
@@ -139,6 +149,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         post: operations["threat_feeds_cancel_consumption_create"];
         delete?: never;
         options?: never;
@@ -155,6 +166,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         post: operations["threat_feeds_consume_create"];
         delete?: never;
         options?: never;
@@ -171,6 +183,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         post: operations["threat_feeds_upload_create"];
         delete?: never;
         options?: never;
@@ -305,7 +318,7 @@ export interface components {
             /** Format: date-time */
             undone_at: string | null;
         };
-        AuthToken: {
+        BoundedAuthToken: {
             password: string;
             readonly token: string;
             username: string;
@@ -409,6 +422,7 @@ export interface components {
         PatchedThreatFeed: {
             api_key?: string;
             auto_resume?: boolean;
+            readonly can_edit?: boolean;
             collection_id?: string;
             /** Format: date-time */
             readonly created_at?: string;
@@ -416,17 +430,20 @@ export interface components {
                 [key: string]: boolean;
             };
             readonly cursor?: unknown;
+            readonly has_upload?: boolean;
             readonly id?: number;
             is_active?: boolean;
             readonly last_run?: components["schemas"]["RunSnapshot"] | null;
             name?: string;
             readonly owner?: string;
-            /** Format: int64 */
             page_size?: number;
             password?: string;
-            /** @description Minutes between runs. */
+            /** @description Minutes between runs (at most a year), or null. */
             schedule?: number | null;
+            /** @description Source-specific options (keys per source type; see README). Users who may not edit the feed see only `demo`. */
             settings?: unknown;
+            /** @description Usernames who may edit and start the feed besides its owner and staff. Set by the owner or staff. */
+            shared_with?: string[];
             source_type?: components["schemas"]["SourceTypeEnum"];
             url?: string;
             username?: string;
@@ -547,6 +564,7 @@ export interface components {
         ThreatFeed: {
             api_key?: string;
             auto_resume?: boolean;
+            readonly can_edit: boolean;
             collection_id?: string;
             /** Format: date-time */
             readonly created_at: string;
@@ -554,17 +572,20 @@ export interface components {
                 [key: string]: boolean;
             };
             readonly cursor: unknown;
+            readonly has_upload: boolean;
             readonly id: number;
             is_active?: boolean;
             readonly last_run: components["schemas"]["RunSnapshot"] | null;
             name: string;
             readonly owner: string;
-            /** Format: int64 */
             page_size?: number;
             password?: string;
-            /** @description Minutes between runs. */
+            /** @description Minutes between runs (at most a year), or null. */
             schedule?: number | null;
+            /** @description Source-specific options (keys per source type; see README). Users who may not edit the feed see only `demo`. */
             settings?: unknown;
+            /** @description Usernames who may edit and start the feed besides its owner and staff. Set by the owner or staff. */
+            shared_with?: string[];
             source_type: components["schemas"]["SourceTypeEnum"];
             url?: string;
             username?: string;
@@ -623,9 +644,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AuthToken"];
-                "application/x-www-form-urlencoded": components["schemas"]["AuthToken"];
-                "multipart/form-data": components["schemas"]["AuthToken"];
+                "application/json": components["schemas"]["BoundedAuthToken"];
+                "application/x-www-form-urlencoded": components["schemas"]["BoundedAuthToken"];
+                "multipart/form-data": components["schemas"]["BoundedAuthToken"];
             };
         };
         responses: {
@@ -634,7 +655,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuthToken"];
+                    "application/json": components["schemas"]["BoundedAuthToken"];
                 };
             };
         };
@@ -672,8 +693,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this indicator. */
-                id: number;
+                id: string;
             };
             cookie?: never;
         };
@@ -723,8 +743,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this stix object. */
-                id: number;
+                id: string;
             };
             cookie?: never;
         };

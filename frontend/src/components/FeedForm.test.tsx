@@ -19,6 +19,8 @@ const FEED: Feed = {
   cursor: {},
   last_run: null,
   created_at: "2026-03-01T10:00:00Z",
+  can_edit: true,
+  has_upload: false,
 };
 
 function answering(status: number, body: unknown) {
