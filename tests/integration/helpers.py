@@ -49,7 +49,9 @@ def store_snapshot() -> dict[str, Any]:
         "indicators": set(Indicator.objects.values_list("kind", "value")),
         "versions": set(StixObjectVersion.objects.values_list("stix_object__stix_id", "version_key")),
         "object_links": set(
-            ObjectProvenance.objects.values_list("run_id", "stix_object__stix_id", "version__version_key", "action")
+            ObjectProvenance.objects.values_list(
+                "run_id", "stix_object__stix_id", "version__version_key", "action"
+            )
         ),
         "indicator_links": IndicatorProvenance.objects.count(),
     }

@@ -80,8 +80,12 @@ def test_newer_versions_update_objects_and_invalid_objects_are_skipped(
         assert len(versions) == 2  # both kept, each linked to the run that delivered it
         previous = next(o for o in objects if o["id"] == obj["id"])
         assert versions[previous["modified"]].data == previous
-        assert {(p.run_id, p.action) for p in versions[previous["modified"]].links.all()} == {(first.pk, "created")}
-        assert {(p.run_id, p.action) for p in versions[obj["modified"]].links.all()} == {(second.pk, "updated")}
+        assert {(p.run_id, p.action) for p in versions[previous["modified"]].links.all()} == {
+            (first.pk, "created")
+        }
+        assert {(p.run_id, p.action) for p in versions[obj["modified"]].links.all()} == {
+            (second.pk, "updated")
+        }
     assert StixObject.objects.get(stix_id=older["id"]).data != older  # an older version never wins
     assert not StixObject.objects.filter(stix_id__in=["indicator--not-a-uuid", invalid[1]["id"]]).exists()
 

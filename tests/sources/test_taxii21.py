@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import collections
+import datetime as dt
 import gzip
 import json
 import threading

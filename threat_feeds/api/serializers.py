@@ -288,7 +288,11 @@ class StixObjectDetailSerializer(ProvenanceMixin, StixObjectSerializer):
                 "delivered_by": [
                     {
                         "feed": {"id": link.feed_id, "name": link.feed.name},
-                        "run": {"run_id": link.run_id, "task_id": str(link.run.task_id), "status": link.run.status},
+                        "run": {
+                            "run_id": link.run_id,
+                            "task_id": str(link.run.task_id),
+                            "status": link.run.status,
+                        },
                         "action": link.action,
                         "seen_at": link.seen_at,
                     }

@@ -57,7 +57,9 @@ def forward(apps, schema_editor):
         ids = {v.stix_object_id: v.pk for v in created}
         if not all(ids.values()):  # backends without RETURNING on bulk insert
             ids = dict(
-                Version.objects.filter(stix_object_id__in=[o.pk for o in plain]).values_list("stix_object_id", "pk")
+                Version.objects.filter(stix_object_id__in=[o.pk for o in plain]).values_list(
+                    "stix_object_id", "pk"
+                )
             )
         links = list(Provenance.objects.filter(stix_object_id__in=list(ids)))
         for link in links:
@@ -172,6 +174,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="stixobjectversion",
-            constraint=models.UniqueConstraint(fields=("stix_object", "version_key"), name="one_version_per_key"),
+            constraint=models.UniqueConstraint(
+                fields=("stix_object", "version_key"), name="one_version_per_key"
+            ),
         ),
     ]

@@ -84,9 +84,7 @@ class ObjectProvenance(models.Model):
         # versions of this object does anyone still provide" (rollback) and an object's history;
         # run_id and feed_id have their FK indexes.
         constraints = [
-            models.UniqueConstraint(
-                fields=["stix_object", "version", "run"], name="one_link_per_run_version"
-            )
+            models.UniqueConstraint(fields=["stix_object", "version", "run"], name="one_link_per_run_version")
         ]
 
 
