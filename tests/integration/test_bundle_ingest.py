@@ -86,6 +86,11 @@ def test_newer_versions_update_objects_and_invalid_objects_are_skipped(
         assert {(p.run_id, p.action) for p in versions[obj["modified"]].links.all()} == {
             (second.pk, "updated")
         }
+        detail = api.get(f"/api/stix-objects/{stored.pk}/").json()
+        history = [(v["modified"][:10], v["current"], [(d["run"]["run_id"], d["action"]) for d in v["delivered_by"]])
+                   for v in detail["versions"]]  # fmt: skip
+        assert history == [("2030-01-01", True, [(second.pk, "updated")]), (previous["modified"][:10], False, [(first.pk, "created")])]  # fmt: skip
+        assert detail["versions"][0]["delivered_by"][0]["feed"]["id"] == feed_id
     assert StixObject.objects.get(stix_id=older["id"]).data != older  # an older version never wins
     assert not StixObject.objects.filter(stix_id__in=["indicator--not-a-uuid", invalid[1]["id"]]).exists()
 
