@@ -55,11 +55,17 @@ def test_old_store_becomes_versions_linked_to_the_runs_that_delivered_them() -> 
                                modified=mod(plain["modified"]), data=plain, first_seen_at=t0, updated_at=t0)  # fmt: skip
         replaced = Ver.objects.create(stix_object=o, modified=mod(v1["modified"]), data=v1,
                                       superseded_by_run=r2, superseded_at=t0 + timedelta(hours=2))  # fmt: skip
-        Prov.objects.create(run=r1, feed=feed, stix_object=o, action="created", seen_at=t0 + timedelta(hours=1))
-        Prov.objects.create(run=r1, feed=feed, stix_object=q, action="created", seen_at=t0 + timedelta(hours=1))
+        Prov.objects.create(
+            run=r1, feed=feed, stix_object=o, action="created", seen_at=t0 + timedelta(hours=1)
+        )
+        Prov.objects.create(
+            run=r1, feed=feed, stix_object=q, action="created", seen_at=t0 + timedelta(hours=1)
+        )
         Prov.objects.create(run=r2, feed=feed, stix_object=o, action="updated", previous_version=replaced,
                             seen_at=t0 + timedelta(hours=2))  # fmt: skip
-        Prov.objects.create(run=r3, feed=feed, stix_object=o, action="unchanged", seen_at=t0 + timedelta(hours=3))
+        Prov.objects.create(
+            run=r3, feed=feed, stix_object=o, action="unchanged", seen_at=t0 + timedelta(hours=3)
+        )
 
         new = _migrate([target])
         Obj, Prov = new.get_model(APP, "StixObject"), new.get_model(APP, "ObjectProvenance")

@@ -68,6 +68,7 @@ _STAGE_DDL = {
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_LINKS} (stix_id text, kind text, value text, path text) "
             "ON COMMIT DELETE ROWS"
         ),
+        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_new (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
     ),
     "sqlite": (
         (
@@ -86,6 +87,25 @@ SELECT stix_id, type, spec_version, created, modified, data, version_key, %s, %s
 WHERE true ORDER BY stix_id
 ON CONFLICT (stix_id) DO UPDATE SET updated_at = {OBJ}.updated_at WHERE false
 RETURNING stix_id
+"""
+# PostgreSQL: the same, and for each new object its version and link in the same statement (no
+# join back from the staging table); the new ids go to a small table the link insert skips.
+_UPSERT_OBJECTS_PG = f"""
+WITH new AS (
+    INSERT INTO {OBJ} (stix_id, type, spec_version, created, modified, data, version_key, first_seen_at, updated_at)
+    SELECT stix_id, type, spec_version, created, modified, data, version_key, %(now)s, %(now)s FROM {STAGE}
+    ORDER BY stix_id
+    ON CONFLICT (stix_id) DO UPDATE SET updated_at = {OBJ}.updated_at WHERE false
+    RETURNING id, type, spec_version, created, modified, data, version_key
+), version AS (
+    INSERT INTO {VER} (stix_object_id, version_key, type, spec_version, created, modified, data, first_seen_at)
+    SELECT id, version_key, type, spec_version, created, modified, data, %(now)s FROM new
+    RETURNING id, stix_object_id
+), link AS (
+    INSERT INTO {PROV} (run_id, feed_id, stix_object_id, version_id, action, seen_at)
+    SELECT %(run)s, %(feed)s, stix_object_id, id, 'created', %(now)s FROM version
+)
+INSERT INTO crisp_stage_new (id) SELECT id FROM new
 """
 # The forward rule, the same order as rollback's RECOMPUTE: a dated version outranks an undated
 # one, a later `modified` an earlier one, and between undated versions the new link (the newest) wins.
@@ -123,6 +143,9 @@ JOIN {VER} v ON v.stix_object_id = o.id AND v.version_key = s.version_key
 WHERE true
 ON CONFLICT (stix_object_id, version_id, run_id) DO NOTHING
 """
+_INSERT_LINKS_PG = _INSERT_LINKS.replace(
+    "WHERE true", "WHERE NOT EXISTS (SELECT 1 FROM crisp_stage_new n WHERE n.id = o.id)"
+)
 _MOVE_FORWARD = f"""
 UPDATE {OBJ} SET type = s.type, spec_version = s.spec_version, created = s.created, modified = s.modified,
     data = s.data, version_key = s.version_key, updated_at = %s
@@ -255,21 +278,31 @@ class StoreWriter:
                 cursor.execute(ddl)
             self._lock_run(cursor)
             self._load(cursor, STAGE, _STAGE_COLUMNS, rows, "stix_id")
-            cursor.execute(_UPSERT_OBJECTS, [now, now])
-            created = [row[0] for row in cursor.fetchall()]
-            if created:
-                self._mark_created(cursor, created)
+            if self.vendor == "postgresql":
+                cursor.execute("DELETE FROM crisp_stage_new")
+                cursor.execute(_UPSERT_OBJECTS_PG, {"now": now, "run": self.run_id, "feed": self.feed_id})
+                created = max(cursor.rowcount, 0)
+            else:
+                cursor.execute(_UPSERT_OBJECTS, [now, now])
+                new_ids = [row[0] for row in cursor.fetchall()]
+                created = len(new_ids)
+                if new_ids:
+                    self._mark_created(cursor, new_ids)
             cursor.execute(_MARK_EXISTING)
             marked = max(cursor.rowcount, 0)  # existing objects delivered at another version
-            if created or marked:
+            if marked or (created and self.vendor != "postgresql"):
                 cursor.execute(_INSERT_VERSIONS, [now])
             if marked:
                 cursor.execute(_RENEW_UNDATED_LINKS, [self.run_id, self.run_id])
-            cursor.execute(_INSERT_LINKS, [self.run_id, self.feed_id, now])
+            if created < len(batch):
+                links_sql = _INSERT_LINKS_PG if self.vendor == "postgresql" else _INSERT_LINKS
+                cursor.execute(links_sql, [self.run_id, self.feed_id, now])
+            elif self.vendor != "postgresql":
+                cursor.execute(_INSERT_LINKS, [self.run_id, self.feed_id, now])
             if marked:
                 cursor.execute(_MOVE_FORWARD, [now])
                 counts.updated = max(cursor.rowcount, 0)
-            counts.created = len(created)
+            counts.created = created
             counts.unchanged += len(batch) - counts.created - counts.updated
             if links:
                 self._load(cursor, STAGE_LINKS, _LINK_COLUMNS, links, "stix_id, kind, value")
