@@ -104,7 +104,7 @@ def test_cancel_job_of_one_of_two_overlapping_runs_leaves_exactly_the_other(
     # The victim runs fast, then stalls (after its re-issues when it is the newer edition); the
     # survivor is paced so that it is still storing the same objects during the rollback.
     victim_options = {"page_max": 100, "delay": 0.01, "stall_after_pages": 21 if victim == "newer" else 12}
-    survivor_options = {"page_max": 100, "delay": 0.12}
+    survivor_options = {"page_max": 100, "delay": 0.25}
     with ExitStack() as stack:
         servers = {
             "older": stack.enter_context(
@@ -128,8 +128,10 @@ def test_cancel_job_of_one_of_two_overlapping_runs_leaves_exactly_the_other(
         }
         runs = {name: feed_run_start(feed=feed, user=None) for name, feed in feeds.items()}
         survivor = "older" if victim == "newer" else "newer"
+        wait_until(lambda: run_reached(runs[survivor].pk, pages=1))
         wait_until(lambda: run_reached(runs[victim].pk, pages=victim_options["stall_after_pages"]))
-        assert FeedRun.objects.get(pk=runs[survivor].pk).status == RunStatus.RUNNING
+        survivor_then = FeedRun.objects.get(pk=runs[survivor].pk)
+        assert survivor_then.status == RunStatus.RUNNING, (survivor_then.status, survivor_then.error_message)
         # Counters are honest while both ingest: each stored object was created by exactly one run
         # (one statement, one snapshot: counters commit with their batch).
         created, stored = _created_and_stored([run.pk for run in runs.values()])

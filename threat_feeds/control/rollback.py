@@ -61,15 +61,15 @@ def run_rollback(run_id: int) -> RollbackResult:
         for name in ("objects", "current", "indicators"):
             cur.execute(_TEMP[connection.vendor].format(name=name))
             cur.execute(f"DELETE FROM crisp_rb_{name}")
+        # The run's objects, locked in the order ingest locks them (stix_id).
+        lock = " ORDER BY o.stix_id FOR UPDATE" if postgres else ""
         cur.execute(
-            f"INSERT INTO crisp_rb_objects (id) SELECT DISTINCT stix_object_id FROM {PROV} WHERE run_id = %s",
+            f"""INSERT INTO crisp_rb_objects (id) SELECT o.id FROM {OBJ} o
+            WHERE o.id IN (SELECT stix_object_id FROM {PROV} WHERE run_id = %s){lock}""",
             [run_id],
         )
-        if postgres:
-            cur.execute(
-                f"""SELECT o.id FROM {OBJ} o JOIN crisp_rb_objects r ON r.id = o.id
-                ORDER BY o.stix_id FOR UPDATE OF o"""
-            )
+        if postgres:  # temp tables get no autovacuum statistics; the joins below need them
+            cur.execute("ANALYZE crisp_rb_objects")
         # Objects whose current version this run linked: only theirs can change (a version that is
         # not current only loses rank when it loses links).
         cur.execute(
