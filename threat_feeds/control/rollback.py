@@ -70,16 +70,6 @@ def run_rollback(run_id: int) -> RollbackResult:
         )
         if postgres:  # temp tables get no autovacuum statistics; the joins below need them
             cur.execute("ANALYZE crisp_rb_objects")
-        # Objects whose current version this run linked: only theirs can change (a version that is
-        # not current only loses rank when it loses links).
-        cur.execute(
-            f"""INSERT INTO crisp_rb_current (id)
-            SELECT DISTINCT p.stix_object_id FROM {PROV} p
-            JOIN {VER} v ON v.id = p.version_id
-            JOIN {OBJ} o ON o.id = p.stix_object_id
-            WHERE p.run_id = %s AND v.version_key = o.version_key""",
-            [run_id],
-        )
         cur.execute(
             f"INSERT INTO crisp_rb_indicators (id) SELECT DISTINCT indicator_id FROM {IPROV} WHERE run_id = %s",
             [run_id],
@@ -104,6 +94,15 @@ def run_rollback(run_id: int) -> RollbackResult:
             AND NOT EXISTS (SELECT 1 FROM {PROV} p WHERE p.stix_object_id = {OBJ}.id)"""
         )
         removed = max(cur.rowcount, 0)
+        # Only objects whose current version lost links can change: a version that is not current
+        # only loses rank by losing links. Dated: the current version is gone (still linked, it is
+        # still the newest). Undated (ranked by newest link): any of them may have lost its newest.
+        cur.execute(
+            f"""INSERT INTO crisp_rb_current (id)
+            SELECT o.id FROM {OBJ} o JOIN crisp_rb_objects r ON r.id = o.id
+            WHERE o.modified IS NULL OR NOT EXISTS (
+                SELECT 1 FROM {VER} v WHERE v.stix_object_id = o.id AND v.version_key = o.version_key)"""
+        )
         cur.execute(
             f"""UPDATE {OBJ} SET type = v.type, spec_version = v.spec_version, created = v.created,
                 modified = v.modified, data = v.data, version_key = v.version_key, updated_at = %s
