@@ -95,7 +95,7 @@ def shutdown_trials(server: Any, trials: int) -> list[dict[str, float]]:
             exited = _poll(lambda w=owner: w.process.poll() is not None)
             done = common.wait_run(run.pk, timeout=120)
             rows.append({"handed_back_ms": back * 1000, "worker_exit_ms": (back + exited) * 1000,
-                         "completed": float(done.status == "completed" and done.fetched == OBJECTS)})  # fmt: skip
+                         "completed": float(done.status == "completed" and done.created == OBJECTS)})  # fmt: skip
             common.log(f"shutdown {trial + 1}/{trials}: handed back in {back * 1000:.0f} ms, worker gone "
                        f"{(time.perf_counter() - sent):.1f} s after SIGTERM, run {done.status} "
                        f"({done.fetched:,} fetched)")  # fmt: skip

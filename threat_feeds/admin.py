@@ -98,7 +98,7 @@ class ProvenanceInline(admin.TabularInline):
     model = ObjectProvenance
     extra = 0
     can_delete = False
-    readonly_fields = ["run", "feed", "action", "previous_version", "seen_at"]
+    readonly_fields = ["run", "feed", "version", "action", "seen_at"]
     fields = readonly_fields
 
 

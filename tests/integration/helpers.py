@@ -16,6 +16,7 @@ from threat_feeds.models import (
     IndicatorProvenance,
     ObjectProvenance,
     StixObject,
+    StixObjectVersion,
     ThreatFeed,
 )
 
@@ -46,7 +47,12 @@ def store_snapshot() -> dict[str, Any]:
         "objects": dict(StixObject.objects.values_list("stix_id", "data")),
         "modified": dict(StixObject.objects.values_list("stix_id", "modified")),
         "indicators": set(Indicator.objects.values_list("kind", "value")),
-        "object_links": set(ObjectProvenance.objects.values_list("run_id", "stix_object__stix_id", "action")),
+        "versions": set(StixObjectVersion.objects.values_list("stix_object__stix_id", "version_key")),
+        "object_links": set(
+            ObjectProvenance.objects.values_list(
+                "run_id", "stix_object__stix_id", "version__version_key", "action"
+            )
+        ),
         "indicator_links": IndicatorProvenance.objects.count(),
     }
 

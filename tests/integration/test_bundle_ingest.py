@@ -76,9 +76,21 @@ def test_newer_versions_update_objects_and_invalid_objects_are_skipped(
     for obj in newer:
         stored = StixObject.objects.get(stix_id=obj["id"])
         assert stored.data == obj
-        previous = StixObjectVersion.objects.get(stix_object=stored)
-        assert previous.data == next(o for o in objects if o["id"] == obj["id"])
-        assert previous.superseded_by_run_id == second.pk
+        versions = {v.data["modified"]: v for v in StixObjectVersion.objects.filter(stix_object=stored)}
+        assert len(versions) == 2  # both kept, each linked to the run that delivered it
+        previous = next(o for o in objects if o["id"] == obj["id"])
+        assert versions[previous["modified"]].data == previous
+        assert {(p.run_id, p.action) for p in versions[previous["modified"]].links.all()} == {
+            (first.pk, "created")
+        }
+        assert {(p.run_id, p.action) for p in versions[obj["modified"]].links.all()} == {
+            (second.pk, "updated")
+        }
+        detail = api.get(f"/api/stix-objects/{stored.pk}/").json()
+        history = [(v["modified"][:10], v["current"], [(d["run"]["run_id"], d["action"]) for d in v["delivered_by"]])
+                   for v in detail["versions"]]  # fmt: skip
+        assert history == [("2030-01-01", True, [(second.pk, "updated")]), (previous["modified"][:10], False, [(first.pk, "created")])]  # fmt: skip
+        assert detail["versions"][0]["delivered_by"][0]["feed"]["id"] == feed_id
     assert StixObject.objects.get(stix_id=older["id"]).data != older  # an older version never wins
     assert not StixObject.objects.filter(stix_id__in=["indicator--not-a-uuid", invalid[1]["id"]]).exists()
 

@@ -69,11 +69,12 @@ def test_taxii_feed_is_ingested_exactly_and_deduplicated(
         stored = dict(StixObject.objects.values_list("stix_id", "data"))
         assert stored == {obj["id"]: obj for obj in ics_objects}
 
-        # The cursor now points after the last page: a second run of the feed fetches nothing new.
+        # The cursor now points at the last page's instant: a second run of the feed re-reads only
+        # the object(s) of that instant, which are unchanged.
         again = _consume(api, feed["id"], wait_for_run)
         assert again["status"] == "completed"
         assert again["cursor_before"] == first["cursor_after"] != {}
-        assert again["progress"]["fetched"] == 0
+        assert again["progress"]["fetched"] == again["progress"]["unchanged"] == 1
 
         # A second feed over the same collection duplicates nothing and adds its own provenance.
         other = _create_feed(api, server, "ICS mirror", page_size=1000)  # medallion clamps to 100
@@ -103,8 +104,8 @@ def test_run_resumes_from_cursor_when_the_collection_grows(
         assert response.status_code == 200, response.content
         second = _consume(api, feed["id"], wait_for_run)
     assert second["status"] == "completed"
-    assert second["progress"]["fetched"] == 826
-    assert second["progress"]["created"] == 826
+    assert second["progress"]["fetched"] == 826 + 1  # the boundary instant is read again
+    assert second["progress"]["created"] == 826 and second["progress"]["unchanged"] == 1
     assert StixObject.objects.count() == 1826
     assert ThreatFeed.objects.get(pk=feed["id"]).cursor == second["cursor_after"]
     assert FeedRun.objects.filter(feed_id=feed["id"]).count() == 2
@@ -126,3 +127,29 @@ def test_second_consume_while_active_is_refused_with_the_active_run(
         wait_for_run(started.json()["run_id"])
         if refused.status_code == 202:
             wait_for_run(refused.json()["run_id"])
+
+
+def test_stop_now_then_consume_on_a_collection_added_in_one_instant_loses_nothing(
+    api: Any, celery_worker: Any, wait_for_run: Any, ics_objects: list, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from tests.integration.helpers import run_reached, wait_until
+
+    with medallion_server(ics_objects, tmp_path, max_page_size=10, step=dt.timedelta(0)) as server:
+        assert len(set(server.date_added)) == 1
+        feed = _create_feed(api, server, "bulk-loaded collection", page_size=10)
+        started = api.post(f"/api/threat-feeds/{feed['id']}/consume/").json()
+        wait_until(lambda: run_reached(started["run_id"], pages=3))
+        stop = api.post(
+            f"/api/threat-feeds/cancel-task/{started['task_id']}/", {"mode": "stop_now"}, format="json"
+        )
+        assert stop.status_code == 202, stop.content
+        first = wait_for_run(started["run_id"])
+        assert first.status == "stopped" and 0 < first.created < 1826
+        second = _consume(api, feed["id"], wait_for_run)
+    assert second["status"] == "completed"
+    assert StixObject.objects.count() == 1826  # nothing skipped at the shared instant
+    assert first.created + second["progress"]["created"] == 1826
+    # What the first run stored is read again (same versions): unchanged, not created twice.
+    assert second["progress"]["unchanged"] == first.created

@@ -85,7 +85,7 @@ def test_undo_restores_the_versions_the_run_replaced(
     undo = _undo(api, run)["undo"]
     assert undo["objects_restored"] == run.updated and undo["objects_removed"] == 0
     assert store_snapshot() == before
-    assert not StixObjectVersion.objects.exists()
+    assert StixObjectVersion.objects.count() == StixObject.objects.count()  # edition 2's versions went
 
 
 def test_undo_of_a_stopped_run_lets_the_next_run_start_over(

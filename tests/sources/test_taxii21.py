@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import gzip
 import itertools
 import json
@@ -18,7 +19,7 @@ from tests.peers.medallion_server import MedallionServer, medallion_server
 from tests.peers.scripted_http import TAXII_JSON, Reply, Seen, scripted_server
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.sources.base import FeedConfig, Page, SourceError
-from threat_feeds.sources.taxii21 import Taxii21Source
+from threat_feeds.sources.taxii21 import Taxii21Source, _just_before
 
 ICS = "attack/attack-ics-v18.1-stix21.json.gz"
 FAKE_COLLECTION = "c0ffee00-0000-4000-8000-000000000001"
@@ -99,7 +100,7 @@ def test_fetches_every_ics_object_exactly_once_and_unchanged(
     assert source.checkpoint.stages == ["connecting", "fetching"]  # type: ignore[attr-defined]
 
 
-def test_resumes_from_the_cursor_with_exactly_the_rest(
+def test_resumes_from_the_cursor_with_the_rest_and_the_boundary_instant_again(
     ics_server: MedallionServer, ics_objects: list[dict[str, Any]]
 ) -> None:
     first = medallion_source(ics_server).pages({})
@@ -112,9 +113,27 @@ def test_resumes_from_the_cursor_with_exactly_the_rest(
 
     taken_ids = [obj["id"] for obj in objects_of(taken)]
     rest_ids = [obj["id"] for obj in rest]
-    assert len(taken_ids) == 300 and len(rest_ids) == 1826 - 300
-    assert not set(taken_ids) & set(rest_ids)
-    assert sorted(taken_ids + rest_ids) == sorted(obj["id"] for obj in ics_objects)
+    # added_after is exclusive: the query starts just before the boundary instant, so an object
+    # sharing it can never be skipped; the one that owns it here is read again (stored: unchanged).
+    assert len(taken_ids) == 300 and len(rest_ids) == 1826 - 300 + 1
+    assert set(taken_ids) & set(rest_ids) == {taken_ids[-1]}
+    assert sorted(set(taken_ids + rest_ids)) == sorted(obj["id"] for obj in ics_objects)
+
+
+def test_resume_on_a_collection_added_in_one_instant_loses_nothing(
+    ics_objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # A collection loaded in one transaction: every object has the same date_added. The cursor of
+    # any page is that instant, so an exclusive added_after from it would skip everything left.
+    with medallion_server(ics_objects[:500], tmp_path, step=dt.timedelta(0)) as server:
+        assert len(set(server.date_added)) == 1
+        first = medallion_source(server).pages({})
+        taken = [next(first) for _ in range(2)]
+        first.close()
+        assert taken[-1].cursor == {"added_after": server.date_added[0]}
+        rest = objects_of(list(medallion_source(server).pages(taken[-1].cursor)))
+    ids = {obj["id"] for obj in objects_of(taken)} | {obj["id"] for obj in rest}
+    assert ids == {obj["id"] for obj in ics_objects[:500]}
 
 
 def test_wrong_password_fails_with_a_clear_error(ics_server: MedallionServer) -> None:
@@ -142,8 +161,8 @@ def test_expired_next_token_restarts_from_the_last_page(
         log = server.log.read_text()
 
     ids = [obj["id"] for obj in objects_of([first, *rest])]
-    assert sorted(ids) == sorted(obj["id"] for obj in objects)
-    assert len(ids) == len(set(ids))
+    assert sorted(set(ids)) == sorted(obj["id"] for obj in objects)
+    assert len(ids) == len(set(ids)) + 1  # the restart re-reads the last page's instant
     assert "next=" in log and '" 400 ' in log  # the token really was refused
 
 
@@ -318,7 +337,7 @@ def test_entries_that_are_not_objects_are_skipped_with_reasons() -> None:
 def test_an_empty_envelope_is_an_empty_last_page() -> None:
     with scripted_server(fake_taxii(lambda seen: taxii_reply({}))) as server:
         pages = list(fake_source(server.url).pages({"added_after": stamp(5)}))
-        assert server.seen[-1].query["added_after"] == stamp(5)
+        assert server.seen[-1].query["added_after"] == _just_before(stamp(5))
     assert [(page.objects, page.cursor) for page in pages] == [([], {"added_after": stamp(5)})]
 
 
@@ -369,7 +388,7 @@ def test_refused_next_tokens_restart_a_bounded_number_of_times() -> None:
     assert caught.value.code == "http_error"
     assert "'next' not valid" in caught.value.message
     assert len(queries) == 8  # first query + 3 restarts, each followed by a refused `next`
-    assert queries[2] == {"limit": "1000", "added_after": stamp(1)}
+    assert queries[2] == {"limit": "1000", "added_after": _just_before(stamp(1))}
 
 
 def test_endless_pagination_stops_at_max_pages() -> None:

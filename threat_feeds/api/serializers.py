@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,7 +14,7 @@ from threat_feeds.api.feed_settings import validate_feed_settings, visible_setti
 from threat_feeds.choices import CancelMode, RunStage, RunStatus, SourceType, Trigger
 from threat_feeds.control import progress
 from threat_feeds.errors import NotAllowed
-from threat_feeds.models import FeedRun, Indicator, StixObject, ThreatFeed
+from threat_feeds.models import FeedRun, Indicator, ObjectProvenance, StixObject, ThreatFeed
 from threat_feeds.selectors import can_edit_feed, can_manage_feed, last_run
 from threat_feeds.sources.base import SourceError
 
@@ -323,13 +324,33 @@ class StixObjectDetailSerializer(ProvenanceMixin, StixObjectSerializer):
         return self.provenance(obj.provenance.all())
 
     def get_versions(self, obj: StixObject) -> list[dict[str, Any]]:
+        """Every version kept, newest first, with the feeds and runs that delivered each."""
+        versions = obj.versions.prefetch_related(
+            Prefetch("links", queryset=ObjectProvenance.objects.select_related("feed", "run").order_by("id"))
+        ).order_by("-modified", "-id")[:50]
         return [
             {
+                "version_key": v.version_key,
                 "modified": v.modified,
-                "superseded_at": v.superseded_at,
-                "superseded_by_run": v.superseded_by_run_id,
+                "spec_version": v.spec_version,
+                "first_seen_at": v.first_seen_at,
+                "current": v.version_key == obj.version_key,
+                "data": v.data,
+                "delivered_by": [
+                    {
+                        "feed": {"id": link.feed_id, "name": link.feed.name},
+                        "run": {
+                            "run_id": link.run_id,
+                            "task_id": str(link.run.task_id),
+                            "status": link.run.status,
+                        },
+                        "action": link.action,
+                        "seen_at": link.seen_at,
+                    }
+                    for link in v.links.all()[:200]
+                ],
             }
-            for v in obj.versions.all()[:50]
+            for v in versions
         ]
 
 

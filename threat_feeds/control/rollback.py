@@ -1,8 +1,16 @@
-"""Undo every write of one run (cancel_job): set-based, exact, and safe to repeat.
+"""Undo every write of one run (cancel_job): set-based, exact whatever else runs, and safe to repeat.
 
-Created objects go unless another run also provides them; updated objects get the version the
-run replaced (unless a later run has changed them since); indicators an enrichment run changed get
-their previous enrichment back (same rule); the run's provenance goes.
+The store is a function of the provenance links: an object's current version is the greatest of
+the versions some run still links (RECOMPUTE), a version lives while a link points at it, an
+indicator while a link extracted from some run's object points at it. Rolling a run back is
+therefore: lock what it touched, delete its links, drop the versions, objects and indicators
+nobody links any more, and recompute the current version of the objects whose current version
+it had linked. Nothing depends on the order in which runs came and went, so the result is exactly
+the store without that run. Indicators an enrichment run changed get their previous enrichment
+back (unless a later run enriched them since).
+
+Lock order (shared with ingest and finalisation, docs/ARCHITECTURE.md): run row (the caller,
+`run_finalize`, holds it) -> object rows by stix_id -> indicator rows by (kind, value) -> feed row.
 """
 
 from __future__ import annotations
@@ -23,6 +31,20 @@ _TEMP = {
     "sqlite": "CREATE TEMP TABLE IF NOT EXISTS crisp_rb_{name} (id integer PRIMARY KEY)",
 }
 
+# The current version of each object in crisp_rb_current: of the versions that some run links, the
+# greatest by (has `modified`, `modified`, newest link). Ingest's forward rule is the same order.
+RECOMPUTE = f"""
+SELECT ranked.stix_object_id, ranked.version_id FROM (
+    SELECT v.stix_object_id, v.id AS version_id, ROW_NUMBER() OVER (
+        PARTITION BY v.stix_object_id
+        ORDER BY (v.modified IS NULL), v.modified DESC, l.last_link DESC) AS rank
+    FROM {VER} v JOIN (
+        SELECT p.version_id, MAX(p.id) AS last_link FROM {PROV} p
+        WHERE p.stix_object_id IN (SELECT id FROM crisp_rb_current) GROUP BY p.version_id
+    ) l ON l.version_id = v.id
+) ranked WHERE ranked.rank = 1
+"""
+
 
 @dataclass(slots=True)
 class RollbackResult:
@@ -34,32 +56,62 @@ class RollbackResult:
 def run_rollback(run_id: int) -> RollbackResult:
     """Remove what run `run_id` wrote to the store. Idempotent: a second call finds nothing to do."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cur:
-        for name in ("objects", "indicators"):
+        for name in ("objects", "current", "indicators"):
             cur.execute(_TEMP[connection.vendor].format(name=name))
             cur.execute(f"DELETE FROM crisp_rb_{name}")
+        # The run's objects, locked in the order ingest locks them (stix_id).
+        lock = " ORDER BY o.stix_id FOR UPDATE" if postgres else ""
         cur.execute(
-            f"""INSERT INTO crisp_rb_objects (id)
-            SELECT p.stix_object_id FROM {PROV} p
-            WHERE p.run_id = %s AND p.action = 'created'
-              AND NOT EXISTS (SELECT 1 FROM {PROV} o WHERE o.stix_object_id = p.stix_object_id AND o.run_id <> %s)""",
-            [run_id, run_id],
+            f"""INSERT INTO crisp_rb_objects (id) SELECT o.id FROM {OBJ} o
+            WHERE o.id IN (SELECT stix_object_id FROM {PROV} WHERE run_id = %s){lock}""",
+            [run_id],
         )
+        if postgres:  # temp tables get no autovacuum statistics; the joins below need them
+            cur.execute("ANALYZE crisp_rb_objects")
         cur.execute(
             f"INSERT INTO crisp_rb_indicators (id) SELECT DISTINCT indicator_id FROM {IPROV} WHERE run_id = %s",
             [run_id],
         )
-        # Restore replaced versions, unless another run superseded this run's version since.
+        if postgres:
+            cur.execute(
+                f"""SELECT i.id FROM {IND} i
+                WHERE i.id IN (SELECT id FROM crisp_rb_indicators)
+                   OR i.id IN (SELECT indicator_id FROM {ENR} WHERE run_id = %s)
+                ORDER BY i.kind, i.value FOR UPDATE""",
+                [run_id],
+            )
+
+        cur.execute(f"DELETE FROM {PROV} WHERE run_id = %s", [run_id])
         cur.execute(
-            f"""UPDATE {OBJ} SET data = v.data, modified = v.modified, updated_at = %s
-            FROM {PROV} p JOIN {VER} v ON v.id = p.previous_version_id
-            WHERE p.run_id = %s AND p.action = 'updated' AND {OBJ}.id = p.stix_object_id
-              AND NOT EXISTS (
-                SELECT 1 FROM {VER} later WHERE later.stix_object_id = p.stix_object_id
-                  AND later.id > v.id AND later.superseded_by_run_id <> %s)""",
-            [now, run_id, run_id],
+            f"""DELETE FROM {VER} WHERE stix_object_id IN (SELECT id FROM crisp_rb_objects)
+            AND NOT EXISTS (SELECT 1 FROM {PROV} p
+                            WHERE p.stix_object_id = {VER}.stix_object_id AND p.version_id = {VER}.id)"""
         )
-        restored = cur.rowcount
+        cur.execute(
+            f"""DELETE FROM {OBJ} WHERE id IN (SELECT id FROM crisp_rb_objects)
+            AND NOT EXISTS (SELECT 1 FROM {PROV} p WHERE p.stix_object_id = {OBJ}.id)"""
+        )
+        removed = max(cur.rowcount, 0)
+        # Only objects whose current version lost links can change: a version that is not current
+        # only loses rank by losing links. Dated: the current version is gone (still linked, it is
+        # still the newest). Undated (ranked by newest link): any of them may have lost its newest.
+        cur.execute(
+            f"""INSERT INTO crisp_rb_current (id)
+            SELECT o.id FROM {OBJ} o JOIN crisp_rb_objects r ON r.id = o.id
+            WHERE o.modified IS NULL OR NOT EXISTS (
+                SELECT 1 FROM {VER} v WHERE v.stix_object_id = o.id AND v.version_key = o.version_key)"""
+        )
+        cur.execute(
+            f"""UPDATE {OBJ} SET type = v.type, spec_version = v.spec_version, created = v.created,
+                modified = v.modified, data = v.data, version_key = v.version_key, updated_at = %s
+            FROM ({RECOMPUTE}) best JOIN {VER} v ON v.id = best.version_id
+            WHERE {OBJ}.id = best.stix_object_id AND {OBJ}.version_key <> v.version_key""",
+            [now],
+        )
+        restored = max(cur.rowcount, 0)
+
         restored += _restore_enrichments(cur, run_id)
         cur.execute(f"DELETE FROM {IPROV} WHERE run_id = %s", [run_id])
         cur.execute(
@@ -70,13 +122,7 @@ def run_rollback(run_id: int) -> RollbackResult:
             f"""DELETE FROM {IND} WHERE id IN (SELECT id FROM crisp_rb_indicators)
             AND NOT EXISTS (SELECT 1 FROM {IPROV} l WHERE l.indicator_id = {IND}.id)"""
         )
-        indicators_removed = cur.rowcount
-        cur.execute(f"DELETE FROM {PROV} WHERE run_id = %s", [run_id])
-        cur.execute(f"DELETE FROM {VER} WHERE superseded_by_run_id = %s", [run_id])
-        cur.execute(f"DELETE FROM {VER} WHERE stix_object_id IN (SELECT id FROM crisp_rb_objects)")
-        cur.execute(f"DELETE FROM {IPROV} WHERE stix_object_id IN (SELECT id FROM crisp_rb_objects)")
-        cur.execute(f"DELETE FROM {OBJ} WHERE id IN (SELECT id FROM crisp_rb_objects)")
-        removed = cur.rowcount
+        indicators_removed = max(cur.rowcount, 0)
     return RollbackResult(removed=removed, restored=restored, indicators_removed=indicators_removed)
 
 

@@ -8,7 +8,11 @@ from threat_feeds.choices import ObjectAction
 
 
 class StixObject(models.Model):
-    """The current version of one STIX object, kept whole as received."""
+    """One STIX object: a copy of its current version, the newest one that a live run provides.
+
+    The copy is what readers see; `version_key` names the version it is (see StixObjectVersion).
+    Only ingest (forward) and rollback (recompute) change it, under this row's lock.
+    """
 
     stix_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100, db_index=True)
@@ -16,6 +20,7 @@ class StixObject(models.Model):
     created = models.DateTimeField(null=True, blank=True)
     modified = models.DateTimeField(null=True, blank=True)
     data = models.JSONField()
+    version_key = models.CharField(max_length=80, default="")
     first_seen_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -26,34 +31,40 @@ class StixObject(models.Model):
         return self.stix_id
 
 
-class StixObjectVersion(models.Model):
-    """A version that a run replaced; cancel_job of that run puts it back."""
-
-    # Written and deleted in bulk by upsert and rollback: no DB constraints (see _BULK below);
-    # their deferred checks were 60 % of a 100k-object rollback (bench.cancel).
-    stix_object = models.ForeignKey(
-        StixObject, on_delete=models.CASCADE, related_name="versions", db_constraint=False
-    )
-    modified = models.DateTimeField(null=True, blank=True)
-    data = models.JSONField()
-    superseded_by_run = models.ForeignKey(
-        "threat_feeds.FeedRun", null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
-    )
-    superseded_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-superseded_at", "-id"]
-
-
-# Provenance rows are written in bulk, one per object per run. Their foreign keys carry no database
+# Versions and provenance rows are written in bulk. Their foreign keys carry no database
 # constraint (each would cost a deferred trigger check per row at every commit, the largest single
-# cost of a batch); the upsert writes them from rows it has just joined, rollback deletes them
-# before their targets, and the ORM's on_delete still cascades.
+# cost of a batch); ingest writes them from rows it has just joined under the object's row lock,
+# rollback deletes them under the same lock, and the ORM's on_delete still cascades.
 _BULK = {"db_constraint": False}
 
 
+class StixObjectVersion(models.Model):
+    """One version of one object, stored once and never changed.
+
+    STIX names a version by (id, modified); objects without `modified` (SCOs) get a version per
+    content hash. `version_key` is that name (pipeline/versions.py). A version lives as long as at
+    least one run's provenance link points at it.
+    """
+
+    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="versions", **_BULK)
+    version_key = models.CharField(max_length=80)
+    type = models.CharField(max_length=100)
+    spec_version = models.CharField(max_length=10, blank=True)
+    created = models.DateTimeField(null=True, blank=True)
+    modified = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField()
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["stix_object", "-modified", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stix_object", "version_key"], name="one_version_per_key")
+        ]
+
+
 class ObjectProvenance(models.Model):
-    """Which run provided which object, and what it did to it."""
+    """Run `run` (of `feed`) delivered `version` of `stix_object`; `action` is what that did to the
+    current object (created / updated = moved it forward / unchanged)."""
 
     run = models.ForeignKey(
         "threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links", **_BULK
@@ -62,22 +73,19 @@ class ObjectProvenance(models.Model):
     stix_object = models.ForeignKey(
         StixObject, on_delete=models.CASCADE, related_name="provenance", db_index=False, **_BULK
     )
-    action = models.CharField(max_length=10, choices=ObjectAction.choices)
-    previous_version = models.ForeignKey(
-        StixObjectVersion,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-        **_BULK,
+    version = models.ForeignKey(
+        StixObjectVersion, on_delete=models.CASCADE, related_name="links", db_index=False, **_BULK
     )
+    action = models.CharField(max_length=10, choices=ObjectAction.choices)
     seen_at = models.DateTimeField()
 
     class Meta:
-        # Every index costs on each bulk insert: this one serves the upsert's conflict target and
-        # rollback's "does another run provide it?"; run_id and feed_id have their FK indexes.
-        constraints = [models.UniqueConstraint(fields=["stix_object", "run"], name="one_link_per_run_object")]
+        # Every index costs on each bulk insert: this one serves ingest's conflict target, "which
+        # versions of this object does anyone still provide" (rollback) and an object's history;
+        # run_id and feed_id have their FK indexes.
+        constraints = [
+            models.UniqueConstraint(fields=["stix_object", "version", "run"], name="one_link_per_run_version")
+        ]
 
 
 class Indicator(models.Model):

@@ -1,9 +1,26 @@
-"""Bulk upsert of validated objects, their indicators and per-run provenance.
+"""Ingest of validated objects into the version store: append versions and links, move forward.
 
 One batch is a handful of set-based statements whatever its size: the batch is loaded into a
-temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there.
-Every object a run changes leaves its previous version behind and every object it touches
-leaves a provenance row, which is what lets cancel_job undo exactly this run.
+temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there:
+
+1. lock the run row and refuse the batch if the run is no longer active (a late batch of a run
+   that was finalised meanwhile must not write after its rollback);
+2. insert the objects not in the store yet and lock the others (one INSERT ... ON CONFLICT DO
+   UPDATE ... WHERE false, rows in `stix_id` order);
+3. mark each staged row: `created` (new object), `updated` (its version is newer than the current
+   one), `older` (a version the current one outranks) or `unchanged` (it is the current version);
+4. insert the versions not stored yet (immutable; ON CONFLICT DO NOTHING) and one provenance link
+   per (object, version, run);
+5. copy the staged version into the object rows marked `updated` (the pointer only moves forward);
+6. insert the indicators of the batch, locking existing ones in (kind, value) order, and their links.
+
+Lock order, shared with rollback and finalisation (docs/ARCHITECTURE.md): run row -> object rows
+(by stix_id) -> indicator rows (by kind, value) -> feed row.
+
+Which version is current is one rule, here and in rollback (control/rollback.py `RECOMPUTE`): of the
+versions some run still links, the greatest by (has `modified`, `modified`, newest link id). For
+dated objects that is the newest `modified`; undated ones have no order of their own, so the version
+delivered last wins, as it did before versions were kept.
 """
 
 from __future__ import annotations
@@ -15,10 +32,11 @@ from typing import Any
 
 from django.db import connection as default_connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from threat_feeds.choices import ObjectAction
+from threat_feeds.choices import CancelMode, RunStatus
+from threat_feeds.control.checkpoint import RunInterrupted
 from threat_feeds.models import (
+    FeedRun,
     Indicator,
     IndicatorProvenance,
     ObjectProvenance,
@@ -26,74 +44,124 @@ from threat_feeds.models import (
     StixObjectVersion,
 )
 from threat_feeds.pipeline.validate import ValidObject
+from threat_feeds.pipeline.versions import version_key
 
 OBJ = StixObject._meta.db_table
 VER = StixObjectVersion._meta.db_table
 PROV = ObjectProvenance._meta.db_table
 IND = Indicator._meta.db_table
 IPROV = IndicatorProvenance._meta.db_table
+RUN = FeedRun._meta.db_table
 
-_STAGE_COLUMNS = "stix_id, type, spec_version, created, modified, data, action, object_id"
+STAGE = "crisp_stage_versions"
+STAGE_LINKS = "crisp_stage_indicators"
+_STAGE_COLUMNS = "stix_id, type, spec_version, created, modified, data, version_key"
 _LINK_COLUMNS = "stix_id, kind, value, path"
 _STAGE_DDL = {
     "postgresql": (
         (
-            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
-            "created timestamptz, modified timestamptz, data jsonb, action text, object_id bigint) "
-            "ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (stix_id text, type text, spec_version text, "
+            "created timestamptz, modified timestamptz, data jsonb, version_key text, "
+            "action text NOT NULL DEFAULT 'unchanged') ON COMMIT DELETE ROWS"
         ),
         (
-            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_links (stix_id text, kind text, value text, path text) "
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_LINKS} (stix_id text, kind text, value text, path text) "
             "ON COMMIT DELETE ROWS"
         ),
+        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_new (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
     ),
     "sqlite": (
         (
-            "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_objects (stix_id text, type text, spec_version text, "
-            "created text, modified text, data text, action text, object_id integer)"
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (stix_id text, type text, spec_version text, "
+            "created text, modified text, data text, version_key text, action text NOT NULL DEFAULT 'unchanged')"
         ),
-        "CREATE TEMP TABLE IF NOT EXISTS crisp_stage_links (stix_id text, kind text, value text, path text)",
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_LINKS} (stix_id text, kind text, value text, path text)",
     ),
 }
 
+# Inserts what is new and locks what exists, in one pass ordered by stix_id (WHERE false: the
+# existing row is locked, not rewritten). RETURNING gives the inserted rows only.
+_UPSERT_OBJECTS = f"""
+INSERT INTO {OBJ} (stix_id, type, spec_version, created, modified, data, version_key, first_seen_at, updated_at)
+SELECT stix_id, type, spec_version, created, modified, data, version_key, %s, %s FROM {STAGE}
+WHERE true ORDER BY stix_id
+ON CONFLICT (stix_id) DO UPDATE SET updated_at = {OBJ}.updated_at WHERE false
+RETURNING stix_id
+"""
+# PostgreSQL: the same, and for each new object its version and link in the same statement (no
+# join back from the staging table); the new ids go to a small table the link insert skips.
+_UPSERT_OBJECTS_PG = f"""
+WITH new AS (
+    INSERT INTO {OBJ} (stix_id, type, spec_version, created, modified, data, version_key, first_seen_at, updated_at)
+    SELECT stix_id, type, spec_version, created, modified, data, version_key, %(now)s, %(now)s FROM {STAGE}
+    ORDER BY stix_id
+    ON CONFLICT (stix_id) DO UPDATE SET updated_at = {OBJ}.updated_at WHERE false
+    RETURNING id, type, spec_version, created, modified, data, version_key
+), version AS (
+    INSERT INTO {VER} (stix_object_id, version_key, type, spec_version, created, modified, data, first_seen_at)
+    SELECT id, version_key, type, spec_version, created, modified, data, %(now)s FROM new
+    RETURNING id, stix_object_id
+), link AS (
+    INSERT INTO {PROV} (run_id, feed_id, stix_object_id, version_id, action, seen_at)
+    SELECT %(run)s, %(feed)s, stix_object_id, id, 'created', %(now)s FROM version
+)
+INSERT INTO crisp_stage_new (id) SELECT id FROM new
+"""
+# The forward rule, the same order as rollback's RECOMPUTE: a dated version outranks an undated
+# one, a later `modified` an earlier one, and between undated versions the new link (the newest) wins.
+_MARK_EXISTING = f"""
+UPDATE {STAGE} SET action = CASE
+    WHEN {STAGE}.modified IS NOT NULL AND (o.modified IS NULL OR {STAGE}.modified > o.modified) THEN 'updated'
+    WHEN {STAGE}.modified IS NULL AND o.modified IS NULL THEN 'updated'
+    ELSE 'older' END
+FROM {OBJ} o WHERE o.stix_id = {STAGE}.stix_id AND o.version_key <> {STAGE}.version_key
+  AND {STAGE}.action = 'unchanged'
+"""
 _INSERT_VERSIONS = f"""
-INSERT INTO {VER} (stix_object_id, modified, data, superseded_by_run_id, superseded_at)
-SELECT o.id, o.modified, o.data, %s, %s FROM {OBJ} o JOIN crisp_stage_objects s ON s.object_id = o.id
-WHERE s.action = 'updated'
+INSERT INTO {VER} (stix_object_id, version_key, type, spec_version, created, modified, data, first_seen_at)
+SELECT o.id, s.version_key, s.type, s.spec_version, s.created, s.modified, s.data, %s
+FROM {STAGE} s JOIN {OBJ} o ON o.stix_id = s.stix_id
+WHERE s.action <> 'unchanged'
+ON CONFLICT (stix_object_id, version_key) DO NOTHING
 """
-_UPDATE_OBJECTS = f"""
-UPDATE {OBJ} SET type = s.type, spec_version = s.spec_version, created = s.created,
-    modified = s.modified, data = s.data, updated_at = %s
-FROM crisp_stage_objects s WHERE s.object_id = {OBJ}.id AND s.action = 'updated'
+# An undated version this run delivered before, re-delivered after another: its link must become
+# the newest again (the rank of undated versions is their newest link).
+_RENEW_UNDATED_LINKS = f"""
+DELETE FROM {PROV} WHERE run_id = %s AND id IN (
+    SELECT p.id FROM {STAGE} s
+    JOIN {OBJ} o ON o.stix_id = s.stix_id
+    JOIN {VER} v ON v.stix_object_id = o.id AND v.version_key = s.version_key
+    JOIN {PROV} p ON p.stix_object_id = o.id AND p.version_id = v.id AND p.run_id = %s
+    WHERE s.action = 'updated' AND s.modified IS NULL)
 """
-_INSERT_OBJECTS = f"""
-INSERT INTO {OBJ} (stix_id, type, spec_version, created, modified, data, first_seen_at, updated_at)
-SELECT stix_id, type, spec_version, created, modified, data, %s, %s FROM crisp_stage_objects
-WHERE action = 'created'
-ON CONFLICT (stix_id) DO NOTHING
+_INSERT_LINKS = f"""
+INSERT INTO {PROV} (run_id, feed_id, stix_object_id, version_id, action, seen_at)
+SELECT %s, %s, o.id, v.id, CASE WHEN s.action = 'older' THEN 'unchanged' ELSE s.action END, %s
+FROM {STAGE} s
+JOIN {OBJ} o ON o.stix_id = s.stix_id
+JOIN {VER} v ON v.stix_object_id = o.id AND v.version_key = s.version_key
+WHERE true
+ON CONFLICT (stix_object_id, version_id, run_id) DO NOTHING
 """
-# A run that first saw an object unchanged and later updated it keeps the earliest previous version.
-_INSERT_PROVENANCE = f"""
-INSERT INTO {PROV} (run_id, feed_id, stix_object_id, action, previous_version_id, seen_at)
-SELECT %s, %s, o.id, s.action,
-    CASE WHEN s.action = 'updated' THEN
-        (SELECT MAX(v.id) FROM {VER} v WHERE v.stix_object_id = o.id AND v.superseded_by_run_id = %s)
-    END,
-    %s
-FROM crisp_stage_objects s JOIN {OBJ} o ON o.stix_id = s.stix_id WHERE true
-ON CONFLICT (run_id, stix_object_id) DO UPDATE SET
-    action = CASE WHEN {PROV}.action = 'unchanged' THEN excluded.action ELSE {PROV}.action END,
-    previous_version_id = COALESCE({PROV}.previous_version_id, excluded.previous_version_id)
+_INSERT_LINKS_PG = _INSERT_LINKS.replace(
+    "WHERE true", "WHERE NOT EXISTS (SELECT 1 FROM crisp_stage_new n WHERE n.id = o.id)"
+)
+_MOVE_FORWARD = f"""
+UPDATE {OBJ} SET type = s.type, spec_version = s.spec_version, created = s.created, modified = s.modified,
+    data = s.data, version_key = s.version_key, updated_at = %s
+FROM {STAGE} s WHERE s.stix_id = {OBJ}.stix_id AND s.action = 'updated'
 """
-_INSERT_INDICATORS = f"""
+# Inserts new indicators and locks existing ones in (kind, value) order, so rollback cannot delete
+# an indicator between this statement and the link that keeps it.
+_UPSERT_INDICATORS = f"""
 INSERT INTO {IND} (kind, value, first_seen_at, enrichment)
-SELECT DISTINCT kind, value, %s, {{empty_json}} FROM crisp_stage_links WHERE true
-ON CONFLICT (kind, value) DO NOTHING
+SELECT DISTINCT kind, value, %s, {{empty_json}} FROM {STAGE_LINKS} WHERE true ORDER BY kind, value
+ON CONFLICT (kind, value) DO UPDATE SET first_seen_at = {IND}.first_seen_at WHERE false
 """
 _INSERT_INDICATOR_LINKS = f"""
 INSERT INTO {IPROV} (indicator_id, run_id, feed_id, stix_object_id, path, seen_at)
 SELECT DISTINCT i.id, %s, %s, o.id, l.path, %s
-FROM crisp_stage_links l
+FROM {STAGE_LINKS} l
 JOIN {IND} i ON i.kind = l.kind AND i.value = l.value
 JOIN {OBJ} o ON o.stix_id = l.stix_id
 WHERE true
@@ -115,15 +183,9 @@ class BatchCounts:
         self.indicators += other.indicators
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = parse_datetime(str(value))
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _newest_per_id(objects: Iterable[ValidObject]) -> tuple[list[ValidObject], int]:
-    """Keep one object per id (the newest `modified`); also return how many were dropped."""
+    """Keep one object per id (the newest `modified`, the last one among equals); also return how
+    many were dropped."""
     newest: dict[str, ValidObject] = {}
     dropped = 0
     floor = datetime.min.replace(tzinfo=UTC)
@@ -133,7 +195,7 @@ def _newest_per_id(objects: Iterable[ValidObject]) -> tuple[list[ValidObject], i
             newest[obj.stix_id] = obj
             continue
         dropped += 1
-        if (obj.modified or floor) > (seen.modified or floor):
+        if (obj.modified or floor) >= (seen.modified or floor):
             newest[obj.stix_id] = obj
     return list(newest.values()), dropped
 
@@ -155,30 +217,13 @@ class StoreWriter:
             return value
         return self.connection.ops.adapt_datetimefield_value(value)
 
-    def _existing(self, cursor: Any, ids: Sequence[str]) -> dict[str, tuple[int, datetime | None]]:
-        if self.vendor == "postgresql":
-            # Lock rows in id order so concurrent runs touching the same objects cannot deadlock.
-            cursor.execute(
-                f"SELECT id, stix_id, modified FROM {OBJ} WHERE stix_id = ANY(%s) ORDER BY id FOR UPDATE",
-                [list(ids)],
-            )
-        else:
-            marks = ",".join(["%s"] * len(ids))
-            cursor.execute(f"SELECT id, stix_id, modified FROM {OBJ} WHERE stix_id IN ({marks})", list(ids))
-        return {stix_id: (pk, _aware(modified)) for pk, stix_id, modified in cursor.fetchall()}
-
-    def _same_content(self, cursor: Any, pairs: list[tuple[int, ValidObject]]) -> set[int]:
-        """Ids of timestamp-less objects (SCOs) whose stored content equals the incoming one."""
-        if not pairs:
-            return set()
-        field = StixObject._meta.get_field("data")
-        marks = ",".join(["%s"] * len(pairs))
-        cursor.execute(f"SELECT id, data FROM {OBJ} WHERE id IN ({marks})", [pk for pk, _ in pairs])
-        stored = {
-            pk: field.from_db_value(data, None, self.connection) if isinstance(data, str) else data
-            for pk, data in cursor.fetchall()
-        }
-        return {pk for pk, obj in pairs if stored.get(pk) == obj.data}
+    def _lock_run(self, cursor: Any) -> None:
+        """First lock of the order (run -> objects -> indicators -> feed); refuses a finished run."""
+        lock = " FOR NO KEY UPDATE" if self.vendor == "postgresql" else ""
+        cursor.execute(f"SELECT status FROM {RUN} WHERE id = %s{lock}", [self.run_id])
+        row = cursor.fetchone()
+        if row is None or row[0] not in RunStatus.active():
+            raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
 
     def _load(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]], keys: str) -> None:
         # Emptied explicitly too: inside an outer transaction ON COMMIT DELETE ROWS never fires.
@@ -194,12 +239,36 @@ class StoreWriter:
             marks = ",".join(["%s"] * (columns.count(",") + 1))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
+    def _mark_created(self, cursor: Any, stix_ids: list[str]) -> None:
+        if self.vendor == "postgresql":
+            cursor.execute(f"UPDATE {STAGE} SET action = 'created' WHERE stix_id = ANY(%s)", [stix_ids])
+            return
+        for start in range(0, len(stix_ids), 500):
+            chunk = stix_ids[start : start + 500]
+            marks = ",".join(["%s"] * len(chunk))
+            cursor.execute(f"UPDATE {STAGE} SET action = 'created' WHERE stix_id IN ({marks})", chunk)
+
     def write(self, objects: Sequence[ValidObject]) -> BatchCounts:
         counts = BatchCounts()
         batch, counts.unchanged = _newest_per_id(objects)
         if not batch:
             return counts
         now = self._adapt(timezone.now())
+        rows: list[tuple[Any, ...]] = []
+        links: list[tuple[str, str, str, str]] = []
+        for obj in batch:
+            rows.append(
+                (
+                    obj.stix_id,
+                    obj.type,
+                    obj.spec_version,
+                    self._adapt(obj.created),
+                    self._adapt(obj.modified),
+                    obj.json,
+                    version_key(obj.modified, obj.data),
+                )
+            )
+            links.extend((obj.stix_id, kind, value, path) for kind, value, path in obj.indicators)
         with self.connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 # Safe to lose on a crash: the batch and the cursor that records it commit together,
@@ -207,53 +276,38 @@ class StoreWriter:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
             for ddl in _STAGE_DDL[self.vendor]:
                 cursor.execute(ddl)
-            existing = self._existing(cursor, [o.stix_id for o in batch])
-            undated = [
-                (existing[o.stix_id][0], o) for o in batch if o.stix_id in existing and o.modified is None
-            ]
-            same = self._same_content(
-                cursor, [(pk, o) for pk, o in undated if existing[o.stix_id][1] is None]
-            )
-
-            rows: list[tuple[Any, ...]] = []
-            links: list[tuple[str, str, str, str]] = []
-            for obj in batch:
-                found = existing.get(obj.stix_id)
-                if found is None:
-                    action, pk = ObjectAction.CREATED, None
-                else:
-                    pk, stored_modified = found
-                    newer = (
-                        obj.modified is not None
-                        and (stored_modified is None or obj.modified > stored_modified)
-                    ) or (obj.modified is None and stored_modified is None and pk not in same)
-                    action = ObjectAction.UPDATED if newer else ObjectAction.UNCHANGED
-                setattr(counts, action.value, getattr(counts, action.value) + 1)
-                rows.append(
-                    (
-                        obj.stix_id,
-                        obj.type,
-                        obj.spec_version,
-                        self._adapt(obj.created),
-                        self._adapt(obj.modified),
-                        obj.json,
-                        action.value,
-                        pk,
-                    )
-                )
-                links.extend((obj.stix_id, kind, value, path) for kind, value, path in obj.indicators)
-
-            self._load(cursor, "crisp_stage_objects", _STAGE_COLUMNS, rows, "stix_id, object_id")
-            if counts.updated:
-                cursor.execute(_INSERT_VERSIONS, [self.run_id, now])
-                cursor.execute(_UPDATE_OBJECTS, [now])
-            if counts.created:
-                cursor.execute(_INSERT_OBJECTS, [now, now])
-            cursor.execute(_INSERT_PROVENANCE, [self.run_id, self.feed_id, self.run_id, now])
+            self._lock_run(cursor)
+            self._load(cursor, STAGE, _STAGE_COLUMNS, rows, "stix_id")
+            if self.vendor == "postgresql":
+                cursor.execute("DELETE FROM crisp_stage_new")
+                cursor.execute(_UPSERT_OBJECTS_PG, {"now": now, "run": self.run_id, "feed": self.feed_id})
+                created = max(cursor.rowcount, 0)
+            else:
+                cursor.execute(_UPSERT_OBJECTS, [now, now])
+                new_ids = [row[0] for row in cursor.fetchall()]
+                created = len(new_ids)
+                if new_ids:
+                    self._mark_created(cursor, new_ids)
+            cursor.execute(_MARK_EXISTING)
+            marked = max(cursor.rowcount, 0)  # existing objects delivered at another version
+            if marked or (created and self.vendor != "postgresql"):
+                cursor.execute(_INSERT_VERSIONS, [now])
+            if marked:
+                cursor.execute(_RENEW_UNDATED_LINKS, [self.run_id, self.run_id])
+            if created < len(batch):
+                links_sql = _INSERT_LINKS_PG if self.vendor == "postgresql" else _INSERT_LINKS
+                cursor.execute(links_sql, [self.run_id, self.feed_id, now])
+            elif self.vendor != "postgresql":
+                cursor.execute(_INSERT_LINKS, [self.run_id, self.feed_id, now])
+            if marked:
+                cursor.execute(_MOVE_FORWARD, [now])
+                counts.updated = max(cursor.rowcount, 0)
+            counts.created = created
+            counts.unchanged += len(batch) - counts.created - counts.updated
             if links:
-                self._load(cursor, "crisp_stage_links", _LINK_COLUMNS, links, "stix_id, kind, value")
+                self._load(cursor, STAGE_LINKS, _LINK_COLUMNS, links, "stix_id, kind, value")
                 empty_json = "'{}'::jsonb" if self.vendor == "postgresql" else "'{}'"
-                cursor.execute(_INSERT_INDICATORS.format(empty_json=empty_json), [now])
+                cursor.execute(_UPSERT_INDICATORS.format(empty_json=empty_json), [now])
                 cursor.execute(_INSERT_INDICATOR_LINKS, [self.run_id, self.feed_id, now])
                 counts.indicators = len(links)
         return counts

@@ -113,7 +113,7 @@ class _RunRecorder:
             fields["pages"] = F("pages") + 1
         if move_cursor:
             fields["cursor_after"] = report.page_cursor
-        # Rows are locked run first, then feed, everywhere (cancel, finalise): no lock-order deadlock.
+        # Lock order everywhere: run row, object rows, indicator rows, feed row (docs/ARCHITECTURE.md).
         # A run finalised by someone else (escalation, reaper) must not gain data after the fact.
         if not FeedRun.objects.filter(pk=self.run_id, status__in=RunStatus.active()).update(**fields):
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
@@ -242,7 +242,7 @@ def run_finalize(
 ) -> str:
     """Bring a run to exactly one terminal state, whoever calls (worker, reaper, escalation)."""
     with transaction.atomic():
-        # Only the run row is locked (of=self): batches lock the feed row first, then the run.
+        # Only the run row is locked (of=self); lock order everywhere: run, objects, indicators, feed.
         run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
         if run.status in RunStatus.terminal():
             return run.status

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import functools
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ DEFAULT_MAX_RETRY_AFTER = 300.0
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_CAP = 60.0
 ENVELOPE_KEYS = frozenset({"more", "next", "objects"})
+_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$")
 
 
 class _HTTPStatusError(SourceError):
@@ -87,10 +90,31 @@ def _envelope_objects(envelope: Any, url: str) -> tuple[list[dict[str, Any]], li
     return objects, rejected + problems
 
 
+def _just_before(timestamp: str | None) -> str | None:
+    """A TAXII timestamp strictly before `timestamp` (at most 2 µs before): `added_after` is exclusive.
+
+    Resuming with the last page's X-TAXII-Date-Added-Last itself skips every object that shares
+    that instant but did not fit on the page (a collection loaded in one transaction has one
+    instant for everything). Asking from just before it re-reads those objects instead; the
+    ones already stored are the same versions and count as unchanged.
+    """
+    if not timestamp:
+        return timestamp
+    text = timestamp.strip()
+    match = _TIMESTAMP.match(text)
+    if match is None:
+        return timestamp  # not ours to reinterpret; the server decides
+    whole, fraction = match.group(1), (match.group(2) or "")[:6].ljust(6, "0")
+    moment = datetime.datetime.fromisoformat(f"{whole}.{fraction}+00:00") - datetime.timedelta(microseconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class Taxii21Source(Source):
     """Pages a TAXII 2.1 collection with `limit`/`next`, resuming with `added_after`.
 
-    `config.url` is the API root; the cursor is the X-TAXII-Date-Added-Last of the last page.
+    `config.url` is the API root; the cursor is the X-TAXII-Date-Added-Last of the last page. A
+    new query (the next run, or a restart after the server forgot a `next` token) asks from just
+    before that instant, so objects sharing it are never skipped (see `_just_before`).
     """
 
     source_type = "taxii21"
@@ -139,8 +163,8 @@ class Taxii21Source(Source):
             )
         self.checkpoint.stage("fetching")
 
-        added_after: str | None = cursor.get("added_after") or None  # where a new query starts
-        query_added_after = added_after  # the filter the current `next` chain was opened with
+        added_after: str | None = cursor.get("added_after") or None  # date_added of the last stored page
+        query_added_after = _just_before(added_after)  # the filter the current `next` chain was opened with
         token: str | None = None
         restarts = 0
         paging = PagingGuard(
@@ -165,7 +189,7 @@ class Taxii21Source(Source):
                     raise
                 restarts += 1
                 paging.restart()
-                token, query_added_after = None, added_after
+                token, query_added_after = None, _just_before(added_after)
                 continue
             if token is not None:
                 restarts = 0

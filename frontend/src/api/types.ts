@@ -103,5 +103,21 @@ export interface StixObject {
 
 export interface StixObjectDetail extends StixObject {
   provenance_links: ProvenanceLink[];
-  versions: { modified: string | null; superseded_at: string; superseded_by_run: number | null }[];
+  versions: StixObjectVersion[];
+}
+
+/** One immutable version of an object, with the runs (and their feeds) that delivered it. */
+export interface StixObjectVersion {
+  version_key: string;
+  modified: string | null;
+  spec_version: string;
+  first_seen_at: string;
+  current: boolean;
+  data: Record<string, unknown>;
+  delivered_by: {
+    feed: { id: number; name: string };
+    run: { run_id: number; task_id: string; status: string };
+    action: string;
+    seen_at: string;
+  }[];
 }

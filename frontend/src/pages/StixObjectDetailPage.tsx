@@ -58,12 +58,15 @@ export function StixObjectDetailPage({ id }: { id: number }) {
       </section>
       {object.versions.length > 0 && (
         <section className="panel" aria-labelledby="versions-title">
-          <h2 id="versions-title">Earlier versions</h2>
+          <h2 id="versions-title">Version history</h2>
           <ul>
-            {object.versions.map((version, index) => (
-              <li key={index}>
-                modified {formatTime(version.modified)}, superseded {formatTime(version.superseded_at)}
-                {version.superseded_by_run ? ` by run #${version.superseded_by_run}` : ""}
+            {object.versions.map((version) => (
+              <li key={version.version_key}>
+                {version.modified ? `modified ${formatTime(version.modified)}` : `content ${version.version_key.slice(0, 19)}`}
+                {version.current ? " (current)" : ""}; delivered by{" "}
+                {version.delivered_by
+                  .map((link) => `${link.feed.name} run #${link.run.run_id} (${link.action})`)
+                  .join(", ") || "no run"}
               </li>
             ))}
           </ul>
