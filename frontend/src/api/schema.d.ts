@@ -557,6 +557,7 @@ export interface components {
             type: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description Every version kept, newest first, with the feeds and runs that delivered each. */
             readonly versions: {
                 [key: string]: unknown;
             }[];
