@@ -77,6 +77,15 @@ def celery_worker(database_url: str, tmp_path_factory: Any) -> Iterator[dict[str
     stop(process)
 
 
+def _live_snapshot_agrees(run: Any) -> bool:
+    """The Redis snapshot that task-status serves is published just after each commit: a test that
+    reads the API after the database must wait for it (it would hang here if it never caught up)."""
+    from threat_feeds.control.progress import read_snapshot
+
+    live = read_snapshot(str(run.task_id))
+    return live is None or live.snapshot.get("status") == run.status
+
+
 @pytest.fixture
 def wait_for_run() -> Callable[..., Any]:
     from threat_feeds.choices import RunStatus
@@ -86,7 +95,7 @@ def wait_for_run() -> Callable[..., Any]:
         deadline = time.monotonic() + timeout
         while True:
             run = FeedRun.objects.select_related("feed").get(pk=run_id)
-            if run.status in statuses:
+            if run.status in statuses and _live_snapshot_agrees(run):
                 return run
             if time.monotonic() > deadline:
                 raise AssertionError(f"run {run_id} still {run.status}/{run.stage} after {timeout}s")

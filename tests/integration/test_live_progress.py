@@ -211,6 +211,7 @@ def test_the_stream_delivers_a_real_runs_progress_with_per_user_fields(
         streams[name].start()
     with demo_server(objects=3000, page_max=100, delay=0.05) as server:
         feed = taxii_feed(server, name="streamed", owner=people["owner"], page_size=100)
+        feed.shared_with.add(people["starter"])  # who may start a feed: owner, staff, shared users
         started = _token_client(people["starter"]).post(f"/api/threat-feeds/{feed.pk}/consume/")
         assert started.status_code == 202
         task_id = started.json()["task_id"]
