@@ -2,7 +2,7 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from threat_feeds.api import views
+from threat_feeds.api import export, views
 
 router = DefaultRouter()
 router.register("threat-feeds", views.ThreatFeedViewSet, basename="threat-feed")
@@ -15,5 +15,8 @@ urlpatterns = [
     path("threat-feeds/task-status/<uuid:task_id>/", views.TaskStatusView.as_view(), name="task-status"),
     path("threat-feeds/cancel-task/<uuid:task_id>/", views.CancelTaskView.as_view(), name="cancel-task"),
     path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),
+    # Before the router: "export" would otherwise be taken for an object id.
+    path("stix-objects/export/", export.StixObjectExportView.as_view(), name="stix-object-export"),
+    path("indicators/export/", export.IndicatorExportView.as_view(), name="indicator-export"),
     path("", include(router.urls)),
 ]
