@@ -73,6 +73,7 @@ def indicators_for_export(
     user: AbstractBaseUser | AnonymousUser,
     kinds: list[str] | None = None,
     feed: int | None = None,
+    run: int | None = None,
     first_seen_after: datetime | None = None,
     min_malicious: int | None = None,
 ) -> QuerySet[Indicator]:
@@ -81,6 +82,9 @@ def indicators_for_export(
         indicators = indicators.filter(kind__in=kinds)
     if feed is not None:
         links = IndicatorProvenance.objects.filter(feed_id=feed, feed__in=feeds_visible_to(user))
+        indicators = indicators.filter(pk__in=links.values("indicator_id"))
+    if run is not None:
+        links = IndicatorProvenance.objects.filter(run_id=run, run__in=runs_visible_to(user))
         indicators = indicators.filter(pk__in=links.values("indicator_id"))
     if first_seen_after is not None:
         indicators = indicators.filter(first_seen_at__gt=first_seen_after)

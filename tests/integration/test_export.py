@@ -128,6 +128,9 @@ def test_blocklist_csv_has_a_header_and_virustotal_verdicts(api: Any, two_feeds:
     flagged.enriched_at = timezone.now()
     flagged.save()
 
+    oasis_run = two_feeds["oasis"][1]
+    by_run = _body(api.get(f"/api/indicators/export/?run={oasis_run.pk}")).decode().splitlines()
+    assert sorted(by_run) == sorted(i.value for i in values)
     response = api.get(f"/api/indicators/export/?format=csv&feed={oasis.pk}")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(_body(response).decode())))

@@ -63,6 +63,7 @@ class IndicatorExportParams(serializers.Serializer):
     kind = serializers.RegexField(r"^[a-z0-9-]{1,60}(,[a-z0-9-]{1,60})*$", required=False)
     format = serializers.ChoiceField(choices=["txt", "csv"], default="txt")
     feed = serializers.IntegerField(required=False, min_value=1)
+    run = serializers.IntegerField(required=False, min_value=1)
     first_seen_after = serializers.DateTimeField(required=False)
     min_malicious = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
 
@@ -170,6 +171,7 @@ def blocklist_csv(rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
         OpenApiParameter("kind", str, description="indicator kind(s), comma-separated, e.g. ipv4,domain"),
         OpenApiParameter("format", str, enum=["txt", "csv"], description="default txt"),
         OpenApiParameter("feed", int, description="values a run of this feed delivered"),
+        OpenApiParameter("run", int, description="values this run delivered"),
         OpenApiParameter("first_seen_after", OpenApiTypes.DATETIME),
         OpenApiParameter("min_malicious", int, description="VirusTotal: at least N engines said malicious"),
     ],
