@@ -4,12 +4,14 @@ import { useState } from "react";
 import type { RunSnapshot } from "../api/types";
 import { CancelControls } from "../components/CancelControls";
 import { CancellationSummary, cancellationOutcome } from "../components/CancellationSummary";
+import { ExportLink } from "../components/ExportLink";
 import { Page } from "../components/Page";
 import { ProgressDisplay } from "../components/ProgressDisplay";
 import { ErrorState, Loading, StaleNotice } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
 import { POLL_MS, mergeRun } from "../hooks/useRunMonitor";
 import { useRunPolling } from "../hooks/useRunPolling";
+import { blocklistExportUrl, bundleExportUrl } from "../lib/exports";
 import { formatDuration, formatTime, secondsBetween } from "../lib/format";
 import { isActive, SOURCE_LABEL, startedBy, STATUS_HELP } from "../lib/runs";
 import { Link } from "../lib/router";
@@ -47,6 +49,14 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
           <h2 id="progress-title">Progress</h2>
           <ProgressDisplay run={run} />
           <CancelControls run={run} onUpdated={(next) => setLatest((previous) => mergeRun(previous, next))} />
+          <p className="actions">
+            <ExportLink href={bundleExportUrl({ run: run.run_id })} label={`Export the objects of run ${run.run_id} as a STIX bundle`}>
+              Export STIX bundle
+            </ExportLink>
+            <ExportLink href={blocklistExportUrl({ format: "csv", run: run.run_id })} label={`Download the indicators of run ${run.run_id} as CSV`}>
+              Indicators (CSV)
+            </ExportLink>
+          </p>
         </section>
         <div className="columns">
           <section className="panel" aria-labelledby="summary-title">
