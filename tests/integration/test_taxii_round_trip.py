@@ -16,8 +16,8 @@ from threat_feeds.models import ObjectProvenance, StixObject, StixObjectVersion,
 from threat_feeds.taxii.backend import EVERYTHING, feed_collection_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# ATT&CK Enterprise (STIX 2.0, 24,771 objects) is left out for now: storing it in process on
-# SQLite takes minutes (see the report on issue 12); Mobile 18.1 carries the STIX 2.0 case.
+# ATT&CK Enterprise (STIX 2.0, 24,771 objects) has a test of its own below (PostgreSQL only: storing
+# it in process on SQLite takes minutes); here Mobile 18.1 carries the STIX 2.0 case.
 ATTACK = [
     "attack/attack-ics-v18.1-stix21.json.gz",
     "attack/attack-mobile-v17.1-stix21.json.gz",
@@ -131,3 +131,32 @@ def test_a_crisp_feed_consuming_crisps_own_taxii_collection_changes_nothing(
     assert mirror_links.count() == objects and set(mirror_links.values_list("action", flat=True)) == {
         "unchanged"
     }
+
+
+def test_attack_enterprise_stix20_round_trips_through_taxii_and_the_bundle_export(
+    live_server: Any, api: Any, datasets: Path
+) -> None:
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        # Storing these 24,771 objects in process takes ~2.5 s on PostgreSQL but minutes on SQLite
+        # (a store-pipeline issue reported on issue 12); CI runs this test on PostgreSQL.
+        pytest.skip("ATT&CK Enterprise round trip runs on PostgreSQL only")
+    name = "attack/attack-enterprise-v18.1-stix20-reassembled.json.gz"
+    feed = ThreatFeed.objects.create(name="ATT&CK Enterprise", source_type="stix_bundle")
+    run = ingest_bundle_file(datasets / name, feed)
+    assert run.invalid == 0 and run.created == 24771
+    source = _source_versions(datasets, [name])
+    assert len(source) == 24771 and all("spec_version" not in o for o in source.values())
+
+    collection = Collection(
+        f"{live_server.url}/taxii2/crisp/collections/{feed_collection_id(feed.pk)}/", **AUTH
+    )
+    every_version = _read_all(collection, version="all")
+    assert len(every_version) == len(source)
+    assert {_key(o): o for o in every_version} == source
+
+    response = api.get(f"/api/stix-objects/export/?feed={feed.pk}")
+    bundle = json.loads(b"".join(response.streaming_content))
+    assert len(bundle["objects"]) == len(source)
+    assert {_key(o): o for o in bundle["objects"]} == source
