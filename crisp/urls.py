@@ -1,4 +1,4 @@
-"""URLs: the REST API under /api/, OpenAPI + Swagger, admin, and the dashboard at /."""
+"""URLs: the REST API under /api/, the TAXII 2.1 server under /taxii2/, OpenAPI + Swagger, admin, and the dashboard at /."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -13,7 +13,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("threat_feeds.api.urls")),
     path("api-auth/", include(session_urlpatterns)),
-    re_path(r"^(?!api/|admin/|static/).*$", dashboard_index, name="dashboard"),
+    path("taxii2/", include("threat_feeds.taxii.urls")),
+    re_path(r"^(?!api/|admin/|static/|taxii2/).*$", dashboard_index, name="dashboard"),
 ]
 
 handler400 = "threat_feeds.api.error_views.bad_request"

@@ -74,3 +74,30 @@ def run_reached(run_id: int, *, pages: int = 0, stage: str | None = None) -> Fee
     if run.status == RunStatus.RUNNING and run.pages >= pages and (stage is None or run.stage == stage):
         return run
     return None
+
+
+def ingest_bundle_file(path: Any, feed: ThreatFeed, *, page_size: int = 1000) -> FeedRun:
+    """One completed run of `feed` storing the bundle file at `path` through the real pipeline, in process."""
+    from threat_feeds.control.checkpoint import RunCheckpoint
+    from threat_feeds.pipeline.runner import ingest
+    from threat_feeds.pipeline.upsert import StoreWriter
+    from threat_feeds.services.runs import _RunRecorder
+    from threat_feeds.sources.base import FeedConfig
+    from threat_feeds.sources.stix_bundle import StixBundleSource
+
+    run = FeedRun.objects.create(feed=feed, status=RunStatus.RUNNING)
+    config = FeedConfig(
+        source_type="stix_bundle", url="", page_size=page_size, settings={"upload_path": str(path)}
+    )
+    checkpoint = RunCheckpoint()
+    ingest(
+        source=StixBundleSource(config, checkpoint),
+        cursor={},
+        writer=StoreWriter(run_id=run.pk, feed_id=feed.pk),
+        checkpoint=checkpoint,
+        on_batch=_RunRecorder(run).on_batch,
+    )
+    run.refresh_from_db()
+    run.status = RunStatus.COMPLETED
+    run.save(update_fields=["status"])
+    return run

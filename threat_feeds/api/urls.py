@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from threat_feeds.api import stream, views
+from threat_feeds.api import export, stream, views
 from threat_feeds.api.auth import TokenObtainView
 
 router = DefaultRouter()
@@ -17,5 +17,8 @@ urlpatterns = [
     path("threat-feeds/tasks/", views.TaskListView.as_view(), name="task-list"),
     path("threat-feeds/tasks/stream/", stream.task_stream, name="task-stream"),
     path("threat-feeds/tasks/<uuid:task_id>/undo/", views.UndoTaskView.as_view(), name="task-undo"),
+    # Before the router: "export" would otherwise be taken for an object id.
+    path("stix-objects/export/", export.StixObjectExportView.as_view(), name="stix-object-export"),
+    path("indicators/export/", export.IndicatorExportView.as_view(), name="indicator-export"),
     path("", include(router.urls)),
 ]

@@ -60,6 +60,8 @@ class StixObjectVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["stix_object", "version_key"], name="one_version_per_key")
         ]
+        # TAXII pages versions by (date_added, id) with a keyset (threat_feeds/taxii/backend.py).
+        indexes = [models.Index(fields=["first_seen_at", "id"], name="version_date_added")]
 
 
 class ObjectProvenance(models.Model):

@@ -69,6 +69,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/indicators/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A blocklist of indicator values, one a line (txt) or CSV with a header, streamed */
+        get: operations["indicators_export_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/stix-objects/": {
         parameters: {
             query?: never;
@@ -95,6 +112,23 @@ export interface paths {
         };
         /** @description Detail routes take a database id: digits only, and never beyond a bigint (404, not a 500). */
         get: operations["stix_objects_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stix-objects/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A STIX bundle of the selected objects (current versions, exactly as received), streamed */
+        get: operations["stix_objects_export_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -710,6 +744,50 @@ export interface operations {
             };
         };
     };
+    indicators_export_retrieve: {
+        parameters: {
+            query?: {
+                /** @description values a run of this feed delivered */
+                feed?: number;
+                first_seen_after?: string;
+                /** @description default txt */
+                format?: "csv" | "txt";
+                /** @description indicator kind(s), comma-separated, e.g. ipv4,domain */
+                kind?: string;
+                /** @description VirusTotal: at least N engines said malicious */
+                min_malicious?: number;
+                /** @description values this run delivered */
+                run?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one value a line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "text/plain": string;
+                };
+            };
+            /** @description {"detail", "code", "errors"} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     stix_objects_list: {
         parameters: {
             query?: {
@@ -756,6 +834,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StixObjectDetail"];
+                };
+            };
+        };
+    };
+    stix_objects_export_retrieve: {
+        parameters: {
+            query?: {
+                /** @description objects a run of this feed delivered */
+                feed?: number;
+                /** @description `modified` strictly after */
+                modified_after?: string;
+                /** @description objects this run delivered */
+                run?: number;
+                /** @description STIX type, e.g. indicator */
+                type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a STIX bundle */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description {"detail", "code", "errors"} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

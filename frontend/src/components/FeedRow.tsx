@@ -3,8 +3,10 @@
 import type { Feed } from "../api/types";
 import { formatCount, formatSchedule, formatTime } from "../lib/format";
 import { feedHealth } from "../lib/health";
+import { blocklistExportUrl, bundleExportUrl } from "../lib/exports";
 import { isActive, SOURCE_LABEL } from "../lib/runs";
 import { Link } from "../lib/router";
+import { ExportLink } from "./ExportLink";
 import { StatusBadge } from "./StatusBadge";
 
 interface FeedRowProps {
@@ -76,6 +78,12 @@ export function FeedRow({ feed, canManage, starting, onConsume, onEdit, onDelete
             {starting ? "Starting…" : "Start run"}
           </button>
         )}
+        <ExportLink href={bundleExportUrl({ feed: feed.id })} label={`Export the objects of ${feed.name} as a STIX bundle`}>
+          Export
+        </ExportLink>
+        <ExportLink href={blocklistExportUrl({ format: "txt", feed: feed.id })} label={`Download a blocklist of ${feed.name}'s indicators`}>
+          Blocklist
+        </ExportLink>
         {canManage && (
           <>
             <button type="button" className="btn btn-small" onClick={() => onEdit(feed)} aria-label={`Edit ${feed.name}`}>

@@ -3,12 +3,14 @@
 import { useId } from "react";
 import { api } from "../api/endpoints";
 import { verdictSummary } from "../components/EnrichmentPanel";
+import { ExportLink } from "../components/ExportLink";
 import { FeedSelect } from "../components/FeedSelect";
 import { Page } from "../components/Page";
 import { Pagination } from "../components/Pagination";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { TextFilter } from "../components/TextFilter";
 import { formatTime } from "../lib/format";
+import { blocklistExportUrl } from "../lib/exports";
 import { Link } from "../lib/router";
 import { useQueryState } from "../lib/useQueryState";
 import { keys, useApi } from "../data/queries";
@@ -53,6 +55,14 @@ export function IndicatorsPage() {
           </p>
         )}
       </form>
+      <p className="actions">
+        <ExportLink href={blocklistExportUrl({ format: "txt", kind, feed, run })} label="Download these indicators as a blocklist, one value a line">
+          Blocklist (txt)
+        </ExportLink>
+        <ExportLink href={blocklistExportUrl({ format: "csv", kind, feed, run })} label="Download these indicators as CSV with VirusTotal verdicts">
+          CSV
+        </ExportLink>
+      </p>
       {result.data === undefined ? (
         result.loading ? <Loading what="Searching indicators" /> : <ErrorState error={result.error} onRetry={result.reload} />
       ) : result.data.results.length === 0 ? (

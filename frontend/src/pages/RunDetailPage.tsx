@@ -5,6 +5,7 @@ import { api } from "../api/endpoints";
 import type { RunSnapshot } from "../api/types";
 import { CancelControls } from "../components/CancelControls";
 import { CancellationSummary, cancellationOutcome } from "../components/CancellationSummary";
+import { ExportLink } from "../components/ExportLink";
 import { Page } from "../components/Page";
 import { ProgressDisplay } from "../components/ProgressDisplay";
 import { RunEvents } from "../components/RunEvents";
@@ -13,6 +14,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { UndoControls } from "../components/UndoControls";
 import { UndoSummary, undoOutcome } from "../components/UndoSummary";
 import { applySnapshot, keys, mergeRun, POLL_MS, usePollInterval } from "../data/queries";
+import { blocklistExportUrl, bundleExportUrl } from "../lib/exports";
 import { formatDuration, formatTime, secondsBetween } from "../lib/format";
 import { isActive, SOURCE_LABEL, startedBy, STATUS_HELP, UNDOABLE_STATUSES } from "../lib/runs";
 import { Link } from "../lib/router";
@@ -55,6 +57,14 @@ export function RunDetailPage({ taskId }: { taskId: string }) {
           <h2 id="progress-title">Progress</h2>
           <ProgressDisplay run={run} />
           <CancelControls run={run} onUpdated={update} />
+          <p className="actions">
+            <ExportLink href={bundleExportUrl({ run: run.run_id })} label={`Export the objects of run ${run.run_id} as a STIX bundle`}>
+              Export STIX bundle
+            </ExportLink>
+            <ExportLink href={blocklistExportUrl({ format: "csv", run: run.run_id })} label={`Download the indicators of run ${run.run_id} as CSV`}>
+              Indicators (CSV)
+            </ExportLink>
+          </p>
         </section>
         <div className="columns">
           <section className="panel" aria-labelledby="summary-title">

@@ -2,11 +2,13 @@
 
 import { useId } from "react";
 import { api } from "../api/endpoints";
+import { ExportLink } from "../components/ExportLink";
 import { FeedSelect } from "../components/FeedSelect";
 import { Page } from "../components/Page";
 import { Pagination } from "../components/Pagination";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { TextFilter } from "../components/TextFilter";
+import { bundleExportUrl } from "../lib/exports";
 import { formatTime } from "../lib/format";
 import { Link } from "../lib/router";
 import { useQueryState } from "../lib/useQueryState";
@@ -57,6 +59,11 @@ export function StixObjectsPage() {
           </p>
         )}
       </form>
+      <p className="actions">
+        <ExportLink href={bundleExportUrl({ type, feed, run })} label="Export the objects of this type, feed and run as a STIX bundle">
+          Export STIX bundle
+        </ExportLink>
+      </p>
       {result.data === undefined ? (
         result.loading ? <Loading what="Searching objects" /> : <ErrorState error={result.error} onRetry={result.reload} />
       ) : result.data.results.length === 0 ? (
