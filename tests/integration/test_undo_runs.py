@@ -55,7 +55,7 @@ def test_undo_removes_what_only_the_run_provided_and_keeps_what_an_overlapping_r
     assert undone["undo"]["cursor_restored"] is True  # A is its feed's latest run
     after = store_snapshot()
     assert _content(after) == _content(only_b)  # A's own 600 are gone, all of B's 400 are there
-    assert {(run_id, stix_id) for run_id, stix_id, _ in after["object_links"]} == {
+    assert {(run_id, stix_id) for run_id, stix_id, _version, _action in after["object_links"]} == {
         (run_b.pk, stix_id) for stix_id in only_b["objects"]
     }
     assert after["indicator_links"] == only_b["indicator_links"]
