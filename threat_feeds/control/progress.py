@@ -24,6 +24,7 @@ from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
 from threat_feeds.choices import RunStatus
+from threat_feeds.control.redis_clients import sync_client
 from threat_feeds.models import FeedRun
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ return 1
 _script: Any = None
 
 
-def _key(task_id: str) -> str:
+def snapshot_key(task_id: str) -> str:
     return f"crisp:run:{task_id}:snapshot"
 
 
@@ -188,10 +189,10 @@ def publish_run(run_id: int) -> bool:
     if run is None:
         return False
     try:
-        client = _client()
+        client = sync_client()
         if _script is None:
             _script = client.register_script(_STORE_AND_PUBLISH)
-        _script(keys=[_key(str(run.task_id))], args=[version, encode(run), SNAPSHOT_TTL_SECONDS, CHANNEL],
+        _script(keys=[snapshot_key(str(run.task_id))], args=[version, encode(run), SNAPSHOT_TTL_SECONDS, CHANNEL],
                 client=client)  # fmt: skip
         return True
     except redis.RedisError as exc:
@@ -207,26 +208,11 @@ def publish_run_on_commit(run_id: int) -> None:
 def read_snapshot(task_id: str) -> LiveSnapshot | None:
     """The live snapshot of a run, or None (never published, expired, or Redis down)."""
     try:
-        message = _client().hget(_key(task_id), "m")
+        message = sync_client().hget(snapshot_key(task_id), "m")
     except redis.RedisError as exc:
         log.debug("live snapshot of %s unavailable: %s", task_id, exc)
         return None
     return LiveSnapshot.parse(message) if message else None
-
-
-_clients: dict[str, redis.Redis] = {}
-
-
-def _client() -> redis.Redis:
-    """One pooled client per Redis URL and process (a request must not pay for a connection)."""
-    from django.conf import settings
-
-    client = _clients.get(settings.REDIS_URL)
-    if client is None:
-        client = _clients[settings.REDIS_URL] = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
-        )
-    return client
 
 
 class RunPublisher(threading.Thread):
