@@ -23,6 +23,7 @@ from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
 
 MAX_BATCH = 1000
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
 
 
 @dataclass(slots=True)
@@ -62,12 +63,13 @@ class _StoreBehind(threading.Thread):
         try:
             connection.ensure_connection()
             self._raw_connection = connection.connection
-            while not self._stopping.is_set():
-                item = self.pages.get()
-                if item is None:
-                    return
-                with self.checkpoint.storing():
-                    self._store(*item)
+            with connection.execute_wrapper(self._refuse_when_signalled):
+                while not self._stopping.is_set():
+                    item = self.pages.get()
+                    if item is None:
+                        return
+                    with self.checkpoint.storing():
+                        self._store(*item)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
             mode = self.checkpoint.signalled_mode
             if mode is not None and not isinstance(exc, RunInterrupted):
@@ -100,6 +102,14 @@ class _StoreBehind(threading.Thread):
                 )
             self._in_batch = False
             self.checkpoint("after_batch")
+
+    def _refuse_when_signalled(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        """A signal that came between two statements of a batch (nothing in flight to cancel)
+        stops the batch at its next statement; its transaction then rolls back whole."""
+        mode = self.checkpoint.signalled_mode
+        if mode is not None and self._in_batch and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            raise RunInterrupted(mode, "batch_interrupted")
+        return execute(sql, params, many, context)
 
     def interrupt(self) -> None:
         """From the signalling thread: cancel the batch statement in flight, so the run stops now

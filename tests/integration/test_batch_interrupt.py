@@ -1,0 +1,71 @@
+"""A cancel that arrives between two statements of a batch (no statement in flight for PostgreSQL to
+cancel) stops the batch at its next statement: nothing of it is stored, the run learns why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
+from threat_feeds.models import FeedRun, ObjectProvenance, StixObject, ThreatFeed
+from threat_feeds.pipeline.runner import ingest
+from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
+from threat_feeds.services.runs import _RunRecorder
+from threat_feeds.sources.base import FeedConfig
+from threat_feeds.sources.stix_bundle import StixBundleSource
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _bundle(path: Path, count: int) -> Path:
+    objects = [
+        {"type": "indicator", "spec_version": "2.1", "id": f"indicator--00000000-0000-4000-8000-{i:012d}",
+         "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+         "pattern": f"[ipv4-addr:value = '10.0.{i // 256}.{i % 256}']", "pattern_type": "stix",
+         "valid_from": "2024-01-01T00:00:00Z"}
+        for i in range(count)
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
+                                "objects": objects}))  # fmt: skip
+    return path
+
+
+class _SignalledMidBatch(StoreWriter):
+    """Runs one statement of its own, then the cancel arrives, then the real write's statements."""
+
+    def __init__(self, checkpoint: RunCheckpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+        self.batches = 0
+
+    def write(self, batch: list[Any]) -> BatchCounts:
+        self.batches += 1
+        if self.batches == 2:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            self.checkpoint.signal("stop_now")
+        return super().write(batch)
+
+
+def test_a_signal_between_statements_rolls_the_batch_back(tmp_path: Path, django_user_model: Any) -> None:
+    feed = ThreatFeed.objects.create(
+        name="bundle", source_type="stix_bundle", owner=django_user_model.objects.create_user("u")
+    )
+    run = FeedRun.objects.create(feed=feed, status="running")
+    config = FeedConfig(source_type="stix_bundle", url="", page_size=100,
+                        settings={"upload_path": str(_bundle(tmp_path / "b.json", 300))})  # fmt: skip
+    checkpoint = RunCheckpoint()
+    writer = _SignalledMidBatch(checkpoint, run_id=run.pk, feed_id=feed.pk)
+    with pytest.raises(RunInterrupted) as stopped:
+        ingest(source=StixBundleSource(config, checkpoint), cursor={}, writer=writer, checkpoint=checkpoint,
+               on_batch=_RunRecorder(run).on_batch, batch_size=100)  # fmt: skip
+    assert stopped.value.where == "batch_interrupted"
+    run.refresh_from_db()
+    # The first batch committed; the second was refused at its first statement after the signal.
+    assert (run.fetched, run.created, run.pages) == (100, 100, 1)
+    assert StixObject.objects.count() == 100
+    assert ObjectProvenance.objects.filter(run=run).count() == 100
