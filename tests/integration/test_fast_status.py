@@ -125,6 +125,19 @@ def test_django_answers_what_the_fast_path_cannot_answer_exactly(
         "upper-case uuid (Django's 404)": _call(app, upper, authorization=auth)[0],
         "a body": _call(app, path, authorization=auth, content_length="2")[0],
     }
+    scope_headers = [(b"host", b"127.0.0.1"), (b"authorization", b"Token x"),
+                     (b"authorization", auth.encode())]  # fmt: skip
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": scope_headers},
+                    None, send))  # fmt: skip
+    cases["repeated authorization header"] = sent[0]["status"]
+    settings.SECURE_SSL_REDIRECT = True
+    cases["HTTPS redirect configured"] = _call(app, path, authorization=auth)[0]
+    settings.SECURE_SSL_REDIRECT = False
     assert cases == dict.fromkeys(cases, DJANGO)
     assert _call(app, path, authorization=auth)[0] == 200
     people["starter"].is_active = False

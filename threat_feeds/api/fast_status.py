@@ -8,7 +8,8 @@ trip and no database, so this wrapper answers it with the functions the DRF view
 authentication use (`user_fields`, `LiveSnapshot.visible_to` / `for_user`), the same JSON and the
 same headers. Everything else goes to Django unchanged and is answered as before: a session
 cookie, an unknown or uncached token, an inactive user, no snapshot, Redis down, a query string,
-an `Accept` other than JSON, a host not allowed, a request body.
+an `Accept` other than JSON, a host not allowed, a request body, a repeated header, and every
+request while HTTPS rules (SECURE_SSL_REDIRECT, HSTS, a proxy's SSL header) are configured.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ PATH = re.compile(
     r"/api/threat-feeds/task-status/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
 )
 JSON_ACCEPTS = {b"", b"*/*", b"application/json"}  # what DRF answers with its JSON renderer
+_READ = {b"authorization", b"accept", b"host", b"content-length", b"transfer-encoding"}
 
 
 class FastTaskStatus:
@@ -64,7 +66,13 @@ class FastTaskStatus:
 
 async def _answer(scope: Scope, task_id: str) -> bytes | None:
     """The response body, or None for whatever Django must answer."""
-    headers = dict(scope["headers"])  # lower-case names; a repeated header: its last value
+    if settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS or settings.SECURE_PROXY_SSL_HEADER:
+        return None  # HTTPS rules (redirects, HSTS headers) are SecurityMiddleware's to apply
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:  # lower-case names
+        if name in headers and name in _READ:
+            return None  # Django joins repeated headers with commas: let it judge those
+        headers[name] = value
     if headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers:
         return None
     if headers.get(b"accept", b"").strip() not in JSON_ACCEPTS:
