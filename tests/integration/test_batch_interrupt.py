@@ -69,3 +69,48 @@ def test_a_signal_between_statements_rolls_the_batch_back(tmp_path: Path, django
     assert (run.fetched, run.created, run.pages) == (100, 100, 1)
     assert StixObject.objects.count() == 100
     assert ObjectProvenance.objects.filter(run=run).count() == 100
+
+
+def test_a_cancel_is_recorded_mid_batch_while_finalisation_waits_for_the_batch(
+    django_user_model: Any,
+) -> None:
+    """The batch's KEY SHARE lock on its run: a cancel (FOR NO KEY UPDATE) does not wait for the
+    batch, so it is announced at once; finalisation (FOR UPDATE) does, so it never interleaves."""
+    import threading
+
+    from django.db import OperationalError, transaction
+
+    from threat_feeds.control.cancellation import feed_run_cancel
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite locks the whole database)")
+    owner = django_user_model.objects.create_user("owner")
+    feed = ThreatFeed.objects.create(name="locks", source_type="stix_bundle", owner=owner)
+    run = FeedRun.objects.create(feed=feed, status="running", requested_by=owner)
+    in_batch, release = threading.Event(), threading.Event()
+
+    def batch() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                StoreWriter(run_id=run.pk, feed_id=feed.pk)._lock_run(cursor)
+                in_batch.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=batch)
+    holder.start()
+    try:
+        assert in_batch.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            with pytest.raises(OperationalError):  # finalisation's lock waits for the batch
+                FeedRun.objects.select_for_update(of=("self",)).get(pk=run.pk)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            stopped = feed_run_cancel(run_id=run.pk, user=owner, mode="stop_now", reason="mid batch")
+        assert stopped.status == "stopping"
+    finally:
+        release.set()
+        holder.join(10)
+    assert FeedRun.objects.get(pk=run.pk).cancel_requested_at is not None

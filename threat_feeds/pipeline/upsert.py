@@ -218,8 +218,10 @@ class StoreWriter:
         return self.connection.ops.adapt_datetimefield_value(value)
 
     def _lock_run(self, cursor: Any) -> None:
-        """First lock of the order (run -> objects -> indicators -> feed); refuses a finished run."""
-        lock = " FOR NO KEY UPDATE" if self.vendor == "postgresql" else ""
+        """First lock of the order (run -> objects -> indicators -> feed); refuses a finished run.
+        KEY SHARE fences finalisation (FOR UPDATE) out until the batch ends, yet lets a cancel
+        record itself on the run (FOR NO KEY UPDATE) without waiting for the batch."""
+        lock = " FOR KEY SHARE" if self.vendor == "postgresql" else ""
         cursor.execute(f"SELECT status FROM {RUN} WHERE id = %s{lock}", [self.run_id])
         row = cursor.fetchone()
         if row is None or row[0] not in RunStatus.active():
