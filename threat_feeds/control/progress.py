@@ -185,8 +185,9 @@ def publish_run(run_id: int) -> bool:
     database still answers). Call after the change committed (`publish_run_on_commit`)."""
     global _script
     version = time.time_ns()  # before the read: a later read always carries a larger version
-    run = FeedRun.objects.select_related(*SNAPSHOT_RELATED).filter(pk=run_id).first()
-    if run is None:
+    try:  # get(), not first(): compiling first()'s ORDER BY was a third of a publish's CPU
+        run = FeedRun.objects.select_related(*SNAPSHOT_RELATED).get(pk=run_id)
+    except FeedRun.DoesNotExist:
         return False
     try:
         client = sync_client()
