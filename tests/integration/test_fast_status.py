@@ -4,6 +4,7 @@ DRF view for every kind of user, and Django answers whatever the fast path canno
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from datetime import timedelta
 from typing import Any
@@ -32,6 +33,12 @@ class _Django:
         await send({"type": "http.response.body", "body": b""})
 
 
+def _in_thread(coroutine: Any) -> None:
+    """asyncio.run in a thread of its own: the browser tests keep an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def _call(app: Any, path: str, *, query: bytes = b"", **headers: str) -> tuple[int, dict[str, str], bytes]:
     sent: list[dict[str, Any]] = []
 
@@ -44,7 +51,7 @@ def _call(app: Any, path: str, *, query: bytes = b"", **headers: str) -> tuple[i
     scope = {"type": "http", "method": "GET", "path": path, "query_string": query, "scheme": "http",
              "headers": [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in
                          {"host": "127.0.0.1", **headers}.items()]}  # fmt: skip
-    asyncio.run(app(scope, receive, send))
+    _in_thread(app(scope, receive, send))
     start, body = sent
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body["body"]
 
@@ -132,7 +139,7 @@ def test_django_answers_what_the_fast_path_cannot_answer_exactly(
     async def send(message: Any) -> None:
         sent.append(message)
 
-    asyncio.run(app({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": scope_headers},
+    _in_thread(app({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": scope_headers},
                     None, send))  # fmt: skip
     cases["repeated authorization header"] = sent[0]["status"]
     settings.SECURE_SSL_REDIRECT = True
