@@ -9,7 +9,8 @@ authentication use (`user_fields`, `LiveSnapshot.visible_to` / `for_user`), the 
 same headers. Everything else goes to Django unchanged and is answered as before: a session
 cookie, an unknown or uncached token, an inactive user, no snapshot, Redis down, a query string,
 an `Accept` other than JSON, a host not allowed, a request body, a repeated header, and every
-request while HTTPS rules (SECURE_SSL_REDIRECT, HSTS, a proxy's SSL header) are configured.
+request while HTTPS rules (SECURE_SSL_REDIRECT, HSTS, a proxy's SSL header) or
+USE_X_FORWARDED_HOST are configured.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class FastTaskStatus:
 
 async def _answer(scope: Scope, task_id: str) -> bytes | None:
     """The response body, or None for whatever Django must answer."""
-    if settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS or settings.SECURE_PROXY_SSL_HEADER:
-        return None  # HTTPS rules (redirects, HSTS headers) are SecurityMiddleware's to apply
+    if (settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS or settings.SECURE_PROXY_SSL_HEADER
+            or settings.USE_X_FORWARDED_HOST):  # fmt: skip
+        return None  # HTTPS rules and proxy headers are Django's to apply
     headers: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:  # lower-case names
         if name in headers and name in _READ:
