@@ -9,6 +9,7 @@ database transaction: an interrupted read can never tear a batch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
 
@@ -117,10 +119,13 @@ class _StoreBehind(threading.Thread):
         raw = self._raw_connection
         if raw is None or not self._in_batch:
             return
-        if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
-            raw.cancel_safe(timeout=2.0)
-        elif hasattr(raw, "interrupt"):  # sqlite3
-            raw.interrupt()
+        try:
+            if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
+                raw.cancel_safe(timeout=2.0)
+            elif hasattr(raw, "interrupt"):  # sqlite3
+                raw.interrupt()
+        except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
+            log.debug("statement in flight not cancelled: %s", exc)
 
     def submit(self, page: Page, validation: PageValidation) -> None:
         while True:
