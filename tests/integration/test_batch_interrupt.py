@@ -14,6 +14,7 @@ from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.models import FeedRun, ObjectProvenance, StixObject, ThreatFeed
 from threat_feeds.pipeline.runner import ingest
 from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
+from threat_feeds.pipeline.validate import validate_page
 from threat_feeds.services.runs import _RunRecorder
 from threat_feeds.sources.base import FeedConfig
 from threat_feeds.sources.stix_bundle import StixBundleSource
@@ -21,16 +22,19 @@ from threat_feeds.sources.stix_bundle import StixBundleSource
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _bundle(path: Path, count: int) -> Path:
-    objects = [
+def _objects(count: int) -> list[dict[str, Any]]:
+    return [
         {"type": "indicator", "spec_version": "2.1", "id": f"indicator--00000000-0000-4000-8000-{i:012d}",
          "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
          "pattern": f"[ipv4-addr:value = '10.0.{i // 256}.{i % 256}']", "pattern_type": "stix",
          "valid_from": "2024-01-01T00:00:00Z"}
         for i in range(count)
     ]  # fmt: skip
+
+
+def _bundle(path: Path, count: int) -> Path:
     path.write_text(json.dumps({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
-                                "objects": objects}))  # fmt: skip
+                                "objects": _objects(count)}))  # fmt: skip
     return path
 
 
@@ -89,10 +93,10 @@ def test_a_cancel_is_recorded_mid_batch_while_finalisation_waits_for_the_batch(
     run = FeedRun.objects.create(feed=feed, status="running", requested_by=owner)
     in_batch, release = threading.Event(), threading.Event()
 
-    def batch() -> None:
+    def batch() -> None:  # a real batch, its transaction held open as if its merge were running
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                StoreWriter(run_id=run.pk, feed_id=feed.pk)._lock_run(cursor)
+            with transaction.atomic():
+                StoreWriter(run_id=run.pk, feed_id=feed.pk).write(validate_page(_objects(3)).valid)
                 in_batch.set()
                 release.wait(10)
         finally:
