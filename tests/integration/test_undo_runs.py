@@ -114,3 +114,20 @@ def test_undo_of_a_stopped_run_lets_the_next_run_start_over(
         again = wait_for_run(feed_run_start(feed=feed, user=user).pk)
     assert again.status == "completed" and again.cursor_before == {}
     assert again.fetched == again.created == StixObject.objects.count() == 1500
+
+
+def test_a_run_starts_from_the_cursor_as_committed_not_as_the_caller_last_saw_it(user: Any) -> None:
+    """An undo that rewinds the cursor between the caller loading the feed and starting a run: the
+    run must resume from the rewound cursor (read under the feed's lock), or it would skip what
+    the undo removed."""
+    from threat_feeds.control.cancellation import feed_run_cancel
+    from threat_feeds.models import ThreatFeed
+
+    with demo_server(objects=10) as server:
+        feed = taxii_feed(server, name="stale", owner=user)
+        ThreatFeed.objects.filter(pk=feed.pk).update(cursor={"added_after": "2024-05-01T00:00:00.000000Z"})
+        stale = ThreatFeed.objects.get(pk=feed.pk)
+        ThreatFeed.objects.filter(pk=feed.pk).update(cursor={})  # the undo, committed meanwhile
+        run = feed_run_start(feed=stale, user=user)
+        feed_run_cancel(run_id=run.pk, user=None, mode="stop_now", reason="never to run")  # queued: revoked
+    assert run.cursor_before == {}

@@ -45,11 +45,14 @@ def feed_run_start(
         raise StateConflict(f"feed '{feed.name}' is inactive", code="feed_inactive")
     try:
         with transaction.atomic():
+            # The cursor as committed, under the feed's lock: an undo restoring it meanwhile (it
+            # takes the same lock before deciding) must not leave this run resuming past it.
+            cursor = ThreatFeed.objects.select_for_update().values_list("cursor", flat=True).get(pk=feed.pk)
             run = FeedRun.objects.create(
                 feed=feed,
                 trigger=trigger,
                 requested_by=user if user is not None and user.is_authenticated else None,
-                cursor_before=feed.cursor or {},
+                cursor_before=cursor or {},
                 queue=resumed_from.queue if resumed_from and resumed_from.queue else dispatch.default_queue(),
                 enqueued_at=timezone.now(),
                 resumed_from=resumed_from,
