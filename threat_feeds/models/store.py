@@ -14,8 +14,8 @@ class StixObject(models.Model):
     Only ingest (forward) and rollback (recompute) change it, under this row's lock.
     """
 
-    stix_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
+    stix_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
     spec_version = models.CharField(max_length=10, blank=True)  # "" = STIX 2.0 (no spec_version)
     created = models.DateTimeField(null=True, blank=True)
     modified = models.DateTimeField(null=True, blank=True)
@@ -26,6 +26,11 @@ class StixObject(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Declared here rather than unique=True / db_index=True, which would also add a
+        # varchar_pattern_ops ("_like") index per column: nothing filters by prefix, and every index
+        # costs on each ingested object.
+        constraints = [models.UniqueConstraint(fields=["stix_id"], name="unique_stix_id")]
+        indexes = [models.Index(fields=["type"], name="stixobject_type")]
 
     def __str__(self) -> str:
         return self.stix_id
@@ -46,7 +51,10 @@ class StixObjectVersion(models.Model):
     least one run's provenance link points at it.
     """
 
-    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="versions", **_BULK)
+    # No index of its own: one_version_per_key (stix_object, version_key) serves it.
+    stix_object = models.ForeignKey(
+        StixObject, on_delete=models.CASCADE, related_name="versions", db_index=False, **_BULK
+    )
     version_key = models.CharField(max_length=80)
     type = models.CharField(max_length=100)
     spec_version = models.CharField(max_length=10, blank=True)

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
-from threat_feeds.pipeline.upsert import BatchCounts, StoreWriter
+from threat_feeds.pipeline.upsert import BatchCounts, PreparedBatch, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
 
@@ -52,7 +52,7 @@ class _StoreBehind(threading.Thread):
             on_batch,
             batch_size,
         )
-        self.pages: queue.Queue[tuple[Page, PageValidation] | None] = queue.Queue(maxsize=1)
+        self.pages: queue.Queue[tuple[Page, list[str], list[PreparedBatch]] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self._stopping = threading.Event()
         self._raw_connection: Any = None
@@ -77,21 +77,17 @@ class _StoreBehind(threading.Thread):
         finally:
             connection.close()  # this thread's own connection
 
-    def _store(self, page: Page, validation: PageValidation) -> None:
-        invalid = [f"page problem: {p}" for p in page.problems] + validation.invalid
-        valid = validation.valid
-        starts = list(range(0, len(valid), self.batch_size)) or [0]
-        for index, start in enumerate(starts):
+    def _store(self, page: Page, invalid: list[str], batches: list[PreparedBatch]) -> None:
+        for index, batch in enumerate(batches):
             self.checkpoint("before_batch")
-            batch = valid[start : start + self.batch_size]
-            first, last = index == 0, index == len(starts) - 1
+            first, last = index == 0, index == len(batches) - 1
             self._in_batch = True
             with transaction.atomic():
                 counts = self.writer.write(batch)
                 self.on_batch(
                     BatchReport(
                         counts=counts,
-                        fetched=len(batch) + (len(invalid) if first else 0),
+                        fetched=batch.received + (len(invalid) if first else 0),
                         invalid=invalid if first else [],
                         page_cursor=page.cursor if last else None,
                         page_done=last,
@@ -113,10 +109,16 @@ class _StoreBehind(threading.Thread):
             raw.interrupt()
 
     def submit(self, page: Page, validation: PageValidation) -> None:
+        """Queue a validated page, its batches prepared here (in the caller's thread, while the
+        store thread writes), so the store thread only ships them to the database."""
+        invalid = [f"page problem: {p}" for p in page.problems] + validation.invalid
+        valid, size = validation.valid, self.batch_size
+        batches = [self.writer.prepare(valid[start : start + size]) for start in range(0, len(valid), size)]
+        item = (page, invalid, batches or [self.writer.prepare([])])
         while True:
             self._raise_error()
             try:
-                self.pages.put((page, validation), timeout=0.05)
+                self.pages.put(item, timeout=0.05)
                 return
             except queue.Full:
                 continue
