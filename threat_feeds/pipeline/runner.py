@@ -9,6 +9,7 @@ database transaction: an interrupted read can never tear a batch.
 from __future__ import annotations
 
 import contextlib
+import gc
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -23,6 +24,10 @@ from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
 
 MAX_BATCH = 1000
+# A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
+# the default threshold (700) the cyclic collector ran hundreds of times per page and a fifth of
+# the worker's CPU went to it. Cyclic garbage still gets collected, just every 50,000 allocations.
+_GC_GEN0_THRESHOLD = 50_000
 
 
 @dataclass(slots=True)
@@ -161,6 +166,8 @@ def ingest(
     batch_size = max(1, min(batch_size, MAX_BATCH))
     store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size)
     checkpoint.on_signal(store.interrupt)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], _GC_GEN0_THRESHOLD), *thresholds[1:])
     store.start()
     try:
         checkpoint.stage("connecting")
@@ -171,3 +178,5 @@ def ingest(
     except BaseException:
         store.abandon()
         raise
+    finally:
+        gc.set_threshold(*thresholds)
