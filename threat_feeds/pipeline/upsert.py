@@ -173,6 +173,9 @@ ON CONFLICT (run_id, stix_object_id, indicator_id, path) DO NOTHING
 # statements per query): on a busy worker each round trip also waits for the GIL, so a dozen small
 # statements cost more than the work they do. Steps that apply only to some batches are gated by
 # an uncorrelated subquery, which PostgreSQL evaluates once and skips the join when it is false.
+# Every join of the merge is "at most 1,000 staged rows probe an index of the store": hash and
+# merge joins are turned off for it, which is what the staging tables' ANALYZE was for (without
+# statistics the planner hash-joined whole store tables, a cost growing with the store).
 _PG_PROLOGUE = (
     "SET LOCAL synchronous_commit TO OFF",
     *_STAGE_DDL["postgresql"],
@@ -184,29 +187,29 @@ _PG_PROLOGUE = (
 _SOME_EXISTING = f"(SELECT count(*) FROM crisp_stage_new) < (SELECT count(*) FROM {STAGE})"
 _SOME_MARKED = f"EXISTS (SELECT 1 FROM {STAGE} WHERE action IN ('updated', 'older'))"
 _PG_MERGE = (
-    f"ANALYZE {STAGE} (stix_id)",
+    "SET LOCAL enable_hashjoin TO off",
+    "SET LOCAL enable_mergejoin TO off",
     _UPSERT_OBJECTS_PG,
     _MARK_EXISTING + f" AND {_SOME_EXISTING}",
     _INSERT_VERSIONS.replace("%s", "%(now)s").replace(
         "s.action <> 'unchanged'", f"s.action IN ('updated', 'older') AND {_SOME_MARKED}"
     ),
-    _RENEW_UNDATED_LINKS.replace("%s", "%(run)s").replace(
-        "s.modified IS NULL)", f"s.modified IS NULL AND {_SOME_MARKED})"
-    ),
+    _RENEW_UNDATED_LINKS.replace("%s", "%(run)s").replace("WHERE run_id", f"WHERE {_SOME_MARKED} AND run_id"),
     _INSERT_LINKS_PG.replace("%s, %s, o.id", "%(run)s, %(feed)s, o.id")
     .replace("%s\nFROM", "%(now)s\nFROM")
     .replace("WHERE NOT EXISTS", f"WHERE {_SOME_EXISTING} AND NOT EXISTS"),
     _MOVE_FORWARD.replace("%s", "%(now)s"),
 )
 _PG_MERGE_INDICATORS = (
-    f"ANALYZE {STAGE_LINKS} (stix_id, kind, value)",
     _UPSERT_INDICATORS.format(empty_json="'{}'::jsonb").replace("%s", "%(now)s"),
     _INSERT_INDICATOR_LINKS.replace("%s, %s, o.id", "%(run)s, %(feed)s, o.id").replace(
         "l.path, %s", "l.path, %(now)s"
     ),
 )
 _PG_COUNTS = (
-    f"SELECT (SELECT count(*) FROM crisp_stage_new), (SELECT count(*) FROM {STAGE} WHERE action = 'updated')"
+    "RESET enable_hashjoin",
+    "RESET enable_mergejoin",
+    f"SELECT (SELECT count(*) FROM crisp_stage_new), (SELECT count(*) FROM {STAGE} WHERE action = 'updated')",
 )
 
 
@@ -338,7 +341,7 @@ class StoreWriter:
             with cursor.cursor.copy(f"COPY {STAGE_LINKS} ({_LINK_COLUMNS}) FROM STDIN") as copy:
                 copy.write(prepared.links)
             statements += _PG_MERGE_INDICATORS
-        created, updated = self._execute(cursor, (*statements, _PG_COUNTS), params)
+        created, updated = self._execute(cursor, (*statements, *_PG_COUNTS), params)
         return created, updated
 
     def _merge_sqlite(self, cursor: Any, prepared: PreparedBatch) -> tuple[int, int]:
