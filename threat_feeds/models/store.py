@@ -79,7 +79,9 @@ class ObjectProvenance(models.Model):
     run = models.ForeignKey(
         "threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links", **_BULK
     )
-    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", **_BULK)
+    feed = models.ForeignKey(
+        "threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", db_index=False, **_BULK
+    )
     stix_object = models.ForeignKey(
         StixObject, on_delete=models.CASCADE, related_name="provenance", db_index=False, **_BULK
     )
@@ -90,12 +92,15 @@ class ObjectProvenance(models.Model):
     seen_at = models.DateTimeField()
 
     class Meta:
-        # Every index costs on each bulk insert: this one serves ingest's conflict target, "which
-        # versions of this object does anyone still provide" (rollback) and an object's history;
-        # run_id and feed_id have their FK indexes.
+        # Every index costs on each bulk insert: the unique one serves ingest's conflict target,
+        # "which versions of this object does anyone still provide" (rollback) and an object's
+        # history; run_id has its FK index. The feed index names the version too: "does this feed
+        # provide this version" (a TAXII feed collection, per row) is then one probe, where a
+        # feed_id-only index made SQLite scan the feed's links per version (minutes for ATT&CK).
         constraints = [
             models.UniqueConstraint(fields=["stix_object", "version", "run"], name="one_link_per_run_version")
         ]
+        indexes = [models.Index(fields=["feed", "stix_object", "version"], name="link_feed_object_version")]
 
 
 class Indicator(models.Model):
