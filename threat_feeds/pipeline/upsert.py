@@ -1,7 +1,8 @@
 """Ingest of validated objects into the version store: append versions and links, move forward.
 
 One batch is a handful of set-based statements whatever its size: the batch is loaded into a
-temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there:
+temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there (on
+PostgreSQL in one round trip, see `_PG_MERGE`):
 
 1. lock the run row and refuse the batch if the run is no longer active (a late batch of a run
    that was finalised meanwhile must not write after its rollback);
