@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from tests.integration.helpers import demo_server, taxii_feed
 from threat_feeds.control import progress
+from threat_feeds.control.redis_clients import sync_client
 from threat_feeds.models import FeedRun, ThreatFeed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,8 +72,8 @@ def test_the_snapshot_follows_every_change_and_an_older_read_never_wins(people: 
     client.post(f"/api/threat-feeds/cancel-task/{run.task_id}/", {"mode": "stop_now"}, format="json")
     assert client.get(url).json()["status"] == "stopping"  # published by the cancel, after its commit
     # A publisher that read the run before the cancel and writes after it changes nothing.
-    script = progress._client().register_script(progress._STORE_AND_PUBLISH)
-    assert script(keys=[progress._key(str(run.task_id))], args=[1, stale, 60, progress.CHANNEL]) == 0
+    script = sync_client().register_script(progress._STORE_AND_PUBLISH)
+    assert script(keys=[progress.snapshot_key(str(run.task_id))], args=[1, stale, 60, progress.CHANNEL]) == 0
     assert client.get(url).json()["status"] == "stopping"
 
 

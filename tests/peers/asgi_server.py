@@ -29,7 +29,9 @@ class AsgiLiveServer:
 
         self._conn_max_age = connections.settings["default"].get("CONN_MAX_AGE", 0)
         connections.settings["default"]["CONN_MAX_AGE"] = 0
-        app = ASGIStaticFilesHandler(get_asgi_application())
+        from threat_feeds.api.fast_status import FastTaskStatus
+
+        app = FastTaskStatus(ASGIStaticFilesHandler(get_asgi_application()))  # as crisp.asgi composes it
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="asgi-live-server", daemon=True)

@@ -9,53 +9,78 @@ deactivated user is refused at once; changes made behind the ORM's back last at 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from typing import Any
 
+import redis
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
+from threat_feeds.control.redis_clients import sync_client
+
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 60
 USER_FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
 
 
-def _cache_key(key: str) -> str:
+def cache_key(key: str) -> str:
+    """Where the fields of token `key`'s user are cached (read by `api.fast_status` as well)."""
     return "crisp:token:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:
     try:
-        return cache.get(_cache_key(key))
-    except Exception as exc:  # noqa: BLE001 - Redis down: the database answers
+        raw = sync_client().get(cache_key(key))
+    except redis.RedisError as exc:  # Redis down: the database answers
         log.debug("token cache unavailable: %s", exc)
         return None
+    return user_fields(raw)
+
+
+def user_fields(raw: bytes | None) -> dict[str, Any] | None:
+    """A cache entry decoded; None for a missing or unreadable one (the database then answers)."""
+    if not raw:
+        return None
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return None
+    return fields if isinstance(fields, dict) and set(fields) == set(USER_FIELDS) else None
 
 
 def _cache_set(key: str, fields: dict[str, Any]) -> None:
     try:
-        cache.set(_cache_key(key), fields, CACHE_SECONDS)
-    except Exception as exc:  # noqa: BLE001
+        sync_client().set(cache_key(key), json.dumps(fields), ex=CACHE_SECONDS)
+    except redis.RedisError as exc:
         log.debug("token cache unavailable: %s", exc)
 
 
 def _cache_forget(keys: list[str]) -> None:
+    if not keys:
+        return
     try:
-        cache.delete_many([_cache_key(k) for k in keys])
-    except Exception as exc:  # noqa: BLE001
+        sync_client().delete(*(cache_key(k) for k in keys))
+    except redis.RedisError as exc:
         log.warning("token cache entries not dropped (they expire within %ss): %s", CACHE_SECONDS, exc)
+
+
+def user_from_fields(fields: dict[str, Any]) -> Any:
+    """A user model instance carrying USER_FIELDS only, built without a query."""
+    user = get_user_model()(**fields)
+    user._state.adding = False
+    user._state.db = "default"
+    return user
 
 
 def user_for_token(key: str) -> tuple[Any, Token] | None:
     """(user, token) for a token key, or None when no such token exists. The user is built from the
     cache without a query when possible (a model instance carrying USER_FIELDS only)."""
     fields = _cache_get(key)
-    User = get_user_model()
     if fields is None:
         token = Token.objects.select_related("user").filter(key=key).first()
         if token is None:
@@ -63,10 +88,7 @@ def user_for_token(key: str) -> tuple[Any, Token] | None:
         fields = {name: getattr(token.user, name) for name in USER_FIELDS}
         _cache_set(key, fields)
         return token.user, token
-    user = User(**fields)
-    user._state.adding = False
-    user._state.db = "default"
-    return user, Token(key=key, user_id=fields["id"])
+    return user_from_fields(fields), Token(key=key, user_id=fields["id"])
 
 
 class CachedTokenAuthentication(TokenAuthentication):

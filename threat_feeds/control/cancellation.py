@@ -26,7 +26,10 @@ def feed_run_cancel(
     if mode not in CancelMode.values:
         raise InvalidInput(f"mode must be one of {', '.join(CancelMode.values)}", code="invalid_mode")
     with transaction.atomic():
-        run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
+        # NO KEY UPDATE: recorded at once even mid-batch (a batch holds KEY SHARE on its run).
+        run = (
+            FeedRun.objects.select_for_update(of=("self",), no_key=True).select_related("feed").get(pk=run_id)
+        )
         if user is not None and not can_cancel(user, run):
             raise NotAllowed("only the user who started this run, the feed's owner or staff may cancel it")
         if run.status in RunStatus.terminal():

@@ -51,10 +51,12 @@ class RunCheckpoint:
         if _RANK.get(mode, 0) >= _RANK.get(self._mode or "", -1):
             self._mode = mode
         self._event.set()
-        for abort in self._abort_hooks:
-            abort()  # e.g. shut down the source's sockets: a blocked read fails at once
+        # The main thread first: the hooks can take a while (cancelling a statement in flight opens a
+        # connection to PostgreSQL, ~10 ms), and the main thread stops the run's other work meanwhile.
         if self._armed and not self._protected and self._main_ident is not None:
             signal.pthread_kill(self._main_ident, INTERRUPT_SIGNAL)
+        for abort in self._abort_hooks:
+            abort()  # e.g. shut down the source's sockets, cancel the batch's statement in flight
 
     def on_signal(self, abort: Callable[[], None]) -> None:
         """Register a hook run (from the signalling thread) when the run is told to stop."""

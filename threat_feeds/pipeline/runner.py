@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -23,7 +24,9 @@ from threat_feeds.pipeline.upsert import BatchCounts, PreparedBatch, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
 from threat_feeds.sources.base import Page, Source
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 1000
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
 # A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
 # the default threshold (700) the cyclic collector ran hundreds of times per page and a fifth of
 # the worker's CPU went to it. Cyclic garbage still gets collected, just every 50,000 allocations.
@@ -67,12 +70,13 @@ class _StoreBehind(threading.Thread):
         try:
             connection.ensure_connection()
             self._raw_connection = connection.connection
-            while not self._stopping.is_set():
-                item = self.pages.get()
-                if item is None:
-                    return
-                with self.checkpoint.storing():
-                    self._store(*item)
+            with connection.execute_wrapper(self._refuse_when_signalled):
+                while not self._stopping.is_set():
+                    item = self.pages.get()
+                    if item is None:
+                        return
+                    with self.checkpoint.storing():
+                        self._store(*item)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
             mode = self.checkpoint.signalled_mode
             if mode is not None and not isinstance(exc, RunInterrupted):
@@ -102,16 +106,27 @@ class _StoreBehind(threading.Thread):
             self._in_batch = False
             self.checkpoint("after_batch")
 
+    def _refuse_when_signalled(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        """A signal that came between two statements of a batch (nothing in flight to cancel)
+        stops the batch at its next statement; its transaction then rolls back whole."""
+        mode = self.checkpoint.signalled_mode
+        if mode is not None and self._in_batch and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            raise RunInterrupted(mode, "batch_interrupted")
+        return execute(sql, params, many, context)
+
     def interrupt(self) -> None:
         """From the signalling thread: cancel the batch statement in flight, so the run stops now
         instead of after the batch; the batch's transaction then rolls back whole."""
         raw = self._raw_connection
         if raw is None or not self._in_batch:
             return
-        if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
-            raw.cancel_safe(timeout=2.0)
-        elif hasattr(raw, "interrupt"):  # sqlite3
-            raw.interrupt()
+        try:
+            if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
+                raw.cancel_safe(timeout=2.0)
+            elif hasattr(raw, "interrupt"):  # sqlite3
+                raw.interrupt()
+        except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
+            log.debug("statement in flight not cancelled: %s", exc)
 
     def submit(self, page: Page, validation: PageValidation) -> None:
         """Queue a validated page, its batches prepared here (in the caller's thread, while the

@@ -183,7 +183,10 @@ _PG_PROLOGUE = (
     f"DELETE FROM {STAGE}",
     f"DELETE FROM {STAGE_LINKS}",
     "DELETE FROM crisp_stage_new",
-    f"SELECT status FROM {RUN} WHERE id = %(run)s FOR NO KEY UPDATE",
+    # First lock of the order (run -> objects -> indicators -> feed); refuses a finished run. KEY
+    # SHARE fences finalisation (FOR UPDATE) out until the batch ends, yet lets a cancel record
+    # itself on the run (FOR NO KEY UPDATE) without waiting for the batch.
+    f"SELECT status FROM {RUN} WHERE id = %(run)s FOR KEY SHARE",
 )
 _SOME_EXISTING = f"(SELECT count(*) FROM crisp_stage_new) < (SELECT count(*) FROM {STAGE})"
 _SOME_MARKED = f"EXISTS (SELECT 1 FROM {STAGE} WHERE action IN ('updated', 'older'))"
