@@ -16,8 +16,8 @@ from threat_feeds.models import ObjectProvenance, StixObject, StixObjectVersion,
 from threat_feeds.taxii.backend import EVERYTHING, feed_collection_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# ATT&CK Enterprise (STIX 2.0, 24,771 objects) has a test of its own below (PostgreSQL only: storing
-# it in process on SQLite takes minutes); here Mobile 18.1 carries the STIX 2.0 case.
+# ATT&CK Enterprise (STIX 2.0, 24,771 objects) has a test of its own below; here Mobile 18.1 carries
+# the STIX 2.0 case.
 ATTACK = [
     "attack/attack-ics-v18.1-stix21.json.gz",
     "attack/attack-mobile-v17.1-stix21.json.gz",
@@ -136,12 +136,6 @@ def test_a_crisp_feed_consuming_crisps_own_taxii_collection_changes_nothing(
 def test_attack_enterprise_stix20_round_trips_through_taxii_and_the_bundle_export(
     live_server: Any, api: Any, datasets: Path
 ) -> None:
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        # Storing these 24,771 objects in process takes ~2.5 s on PostgreSQL but minutes on SQLite
-        # (a store-pipeline issue reported on issue 12); CI runs this test on PostgreSQL.
-        pytest.skip("ATT&CK Enterprise round trip runs on PostgreSQL only")
     name = "attack/attack-enterprise-v18.1-stix20-reassembled.json.gz"
     feed = ThreatFeed.objects.create(name="ATT&CK Enterprise", source_type="stix_bundle")
     run = ingest_bundle_file(datasets / name, feed)

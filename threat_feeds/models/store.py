@@ -14,8 +14,8 @@ class StixObject(models.Model):
     Only ingest (forward) and rollback (recompute) change it, under this row's lock.
     """
 
-    stix_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
+    stix_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
     spec_version = models.CharField(max_length=10, blank=True)  # "" = STIX 2.0 (no spec_version)
     created = models.DateTimeField(null=True, blank=True)
     modified = models.DateTimeField(null=True, blank=True)
@@ -26,6 +26,11 @@ class StixObject(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Declared here rather than unique=True / db_index=True, which would also add a
+        # varchar_pattern_ops ("_like") index per column: nothing filters by prefix, and every index
+        # costs on each ingested object.
+        constraints = [models.UniqueConstraint(fields=["stix_id"], name="unique_stix_id")]
+        indexes = [models.Index(fields=["type"], name="stixobject_type")]
 
     def __str__(self) -> str:
         return self.stix_id
@@ -46,7 +51,10 @@ class StixObjectVersion(models.Model):
     least one run's provenance link points at it.
     """
 
-    stix_object = models.ForeignKey(StixObject, on_delete=models.CASCADE, related_name="versions", **_BULK)
+    # No index of its own: one_version_per_key (stix_object, version_key) serves it.
+    stix_object = models.ForeignKey(
+        StixObject, on_delete=models.CASCADE, related_name="versions", db_index=False, **_BULK
+    )
     version_key = models.CharField(max_length=80)
     type = models.CharField(max_length=100)
     spec_version = models.CharField(max_length=10, blank=True)
@@ -71,7 +79,9 @@ class ObjectProvenance(models.Model):
     run = models.ForeignKey(
         "threat_feeds.FeedRun", on_delete=models.CASCADE, related_name="object_links", **_BULK
     )
-    feed = models.ForeignKey("threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", **_BULK)
+    feed = models.ForeignKey(
+        "threat_feeds.ThreatFeed", on_delete=models.CASCADE, related_name="+", db_index=False, **_BULK
+    )
     stix_object = models.ForeignKey(
         StixObject, on_delete=models.CASCADE, related_name="provenance", db_index=False, **_BULK
     )
@@ -82,12 +92,15 @@ class ObjectProvenance(models.Model):
     seen_at = models.DateTimeField()
 
     class Meta:
-        # Every index costs on each bulk insert: this one serves ingest's conflict target, "which
-        # versions of this object does anyone still provide" (rollback) and an object's history;
-        # run_id and feed_id have their FK indexes.
+        # Every index costs on each bulk insert: the unique one serves ingest's conflict target,
+        # "which versions of this object does anyone still provide" (rollback) and an object's
+        # history; run_id has its FK index. The feed index names the version too: "does this feed
+        # provide this version" (a TAXII feed collection, per row) is then one probe, where a
+        # feed_id-only index made SQLite scan the feed's links per version (minutes for ATT&CK).
         constraints = [
             models.UniqueConstraint(fields=["stix_object", "version", "run"], name="one_link_per_run_version")
         ]
+        indexes = [models.Index(fields=["feed", "stix_object", "version"], name="link_feed_object_version")]
 
 
 class Indicator(models.Model):

@@ -1,7 +1,8 @@
 """Ingest of validated objects into the version store: append versions and links, move forward.
 
 One batch is a handful of set-based statements whatever its size: the batch is loaded into a
-temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there:
+temporary staging table (COPY on PostgreSQL, executemany on SQLite) and merged from there (on
+PostgreSQL in one round trip, see `_PG_MERGE`):
 
 1. lock the run row and refuse the batch if the run is no longer active (a late batch of a run
    that was finalised meanwhile must not write after its rollback);
@@ -169,6 +170,53 @@ ON CONFLICT (run_id, stix_object_id, indicator_id, path) DO NOTHING
 """
 
 
+# PostgreSQL sends the whole merge in one round trip (psycopg's client-side cursor runs several
+# statements per query): on a busy worker each round trip also waits for the GIL, so a dozen small
+# statements cost more than the work they do. Steps that apply only to some batches are gated by
+# an uncorrelated subquery, which PostgreSQL evaluates once and skips the join when it is false.
+# Every join of the merge is "at most 1,000 staged rows probe an index of the store": hash and
+# merge joins are turned off for it, which is what the staging tables' ANALYZE was for (without
+# statistics the planner hash-joined whole store tables, a cost growing with the store).
+_PG_PROLOGUE = (
+    "SET LOCAL synchronous_commit TO OFF",
+    *_STAGE_DDL["postgresql"],
+    f"DELETE FROM {STAGE}",
+    f"DELETE FROM {STAGE_LINKS}",
+    "DELETE FROM crisp_stage_new",
+    # First lock of the order (run -> objects -> indicators -> feed); refuses a finished run. KEY
+    # SHARE fences finalisation (FOR UPDATE) out until the batch ends, yet lets a cancel record
+    # itself on the run (FOR NO KEY UPDATE) without waiting for the batch.
+    f"SELECT status FROM {RUN} WHERE id = %(run)s FOR KEY SHARE",
+)
+_SOME_EXISTING = f"(SELECT count(*) FROM crisp_stage_new) < (SELECT count(*) FROM {STAGE})"
+_SOME_MARKED = f"EXISTS (SELECT 1 FROM {STAGE} WHERE action IN ('updated', 'older'))"
+_PG_MERGE = (
+    "SET LOCAL enable_hashjoin TO off",
+    "SET LOCAL enable_mergejoin TO off",
+    _UPSERT_OBJECTS_PG,
+    _MARK_EXISTING + f" AND {_SOME_EXISTING}",
+    _INSERT_VERSIONS.replace("%s", "%(now)s").replace(
+        "s.action <> 'unchanged'", f"s.action IN ('updated', 'older') AND {_SOME_MARKED}"
+    ),
+    _RENEW_UNDATED_LINKS.replace("%s", "%(run)s").replace("WHERE run_id", f"WHERE {_SOME_MARKED} AND run_id"),
+    _INSERT_LINKS_PG.replace("%s, %s, o.id", "%(run)s, %(feed)s, o.id")
+    .replace("%s\nFROM", "%(now)s\nFROM")
+    .replace("WHERE NOT EXISTS", f"WHERE {_SOME_EXISTING} AND NOT EXISTS"),
+    _MOVE_FORWARD.replace("%s", "%(now)s"),
+)
+_PG_MERGE_INDICATORS = (
+    _UPSERT_INDICATORS.format(empty_json="'{}'::jsonb").replace("%s", "%(now)s"),
+    _INSERT_INDICATOR_LINKS.replace("%s, %s, o.id", "%(run)s, %(feed)s, o.id").replace(
+        "l.path, %s", "l.path, %(now)s"
+    ),
+)
+_PG_COUNTS = (
+    "RESET enable_hashjoin",
+    "RESET enable_mergejoin",
+    f"SELECT (SELECT count(*) FROM crisp_stage_new), (SELECT count(*) FROM {STAGE} WHERE action = 'updated')",
+)
+
+
 @dataclass(slots=True)
 class BatchCounts:
     created: int = 0
@@ -183,21 +231,33 @@ class BatchCounts:
         self.indicators += other.indicators
 
 
-def _newest_per_id(objects: Iterable[ValidObject]) -> tuple[list[ValidObject], int]:
-    """Keep one object per id (the newest `modified`, the last one among equals); also return how
-    many were dropped."""
+def _newest_per_id(objects: Iterable[ValidObject]) -> list[ValidObject]:
+    """Keep one object per id (the newest `modified`, the last one among equals)."""
     newest: dict[str, ValidObject] = {}
-    dropped = 0
     floor = datetime.min.replace(tzinfo=UTC)
     for obj in objects:
         seen = newest.get(obj.stix_id)
         if seen is None:
             newest[obj.stix_id] = obj
             continue
-        dropped += 1
         if (obj.modified or floor) >= (seen.modified or floor):
             newest[obj.stix_id] = obj
-    return list(newest.values()), dropped
+    return list(newest.values())
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch turned into what the database loads (COPY text on PostgreSQL, rows on SQLite).
+
+    Built by `StoreWriter.prepare`, which needs no database: the runner prepares the next batch in
+    the fetching thread while the store thread writes the previous one.
+    """
+
+    received: int  # objects handed in, duplicates included
+    size: int  # distinct objects
+    objects: Any
+    links: Any
+    link_count: int
 
 
 class StoreWriter:
@@ -210,106 +270,139 @@ class StoreWriter:
         self.vendor = self.connection.vendor
         if self.vendor not in _STAGE_DDL:
             raise RuntimeError(f"unsupported database backend {self.vendor!r}")
+        # psycopg's client-side cursor (Django's default) runs several statements per query.
+        options = self.connection.settings_dict.get("OPTIONS") or {}
+        self.one_query = self.vendor == "postgresql" and options.get("server_side_binding") is not True
 
     def _adapt(self, value: datetime | None) -> Any:
-        # psycopg adapts datetimes itself; SQLite stores Django's text form.
-        if self.vendor == "postgresql" or value is None:
+        # SQLite stores Django's text form.
+        if value is None:
             return value
         return self.connection.ops.adapt_datetimefield_value(value)
 
-    def _lock_run(self, cursor: Any) -> None:
-        """First lock of the order (run -> objects -> indicators -> feed); refuses a finished run.
-        KEY SHARE fences finalisation (FOR UPDATE) out until the batch ends, yet lets a cancel
-        record itself on the run (FOR NO KEY UPDATE) without waiting for the batch."""
-        lock = " FOR KEY SHARE" if self.vendor == "postgresql" else ""
-        cursor.execute(f"SELECT status FROM {RUN} WHERE id = %s{lock}", [self.run_id])
+    def prepare(self, objects: Sequence[ValidObject]) -> PreparedBatch:
+        batch = _newest_per_id(objects)
+        links = [(obj.stix_id, kind, value, path) for obj in batch for kind, value, path in obj.indicators]
+        if self.vendor == "postgresql":
+            return PreparedBatch(
+                received=len(objects),
+                size=len(batch),
+                objects="".join(map(_copy_line, batch)),
+                links="".join(map(_copy_link, links)),
+                link_count=len(links),
+            )
+        rows = [
+            (
+                obj.stix_id,
+                obj.type,
+                obj.spec_version,
+                self._adapt(obj.created),
+                self._adapt(obj.modified),
+                obj.json,
+                version_key(obj.modified, obj.data),
+            )
+            for obj in batch
+        ]
+        return PreparedBatch(len(objects), len(batch), rows, links, len(links))
+
+    def write(self, objects: Sequence[ValidObject] | PreparedBatch) -> BatchCounts:
+        prepared = objects if isinstance(objects, PreparedBatch) else self.prepare(objects)
+        counts = BatchCounts(unchanged=prepared.received - prepared.size)
+        if not prepared.size:
+            return counts
+        with self.connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                created, updated = self._merge_pg(cursor, prepared)
+            else:
+                created, updated = self._merge_sqlite(cursor, prepared)
+        counts.created, counts.updated = created, updated
+        counts.unchanged += prepared.size - created - updated
+        counts.indicators = prepared.link_count
+        return counts
+
+    def _execute(self, cursor: Any, statements: Sequence[str], params: dict[str, Any]) -> Any:
+        """Run `statements` in one round trip when the cursor allows it; return the last one's first row."""
+        if self.one_query:
+            cursor.execute(";\n".join(statements), params)
+            while cursor.nextset():
+                pass
+        else:
+            for statement in statements:
+                cursor.execute(statement, params if "%(" in statement else None)
+        return cursor.fetchone()
+
+    def _merge_pg(self, cursor: Any, prepared: PreparedBatch) -> tuple[int, int]:
+        """Four round trips whatever the batch: prologue (with the run's lock), COPY objects, COPY
+        indicator links, the merge."""
+        params = {"now": timezone.now(), "run": self.run_id, "feed": self.feed_id}
+        row = self._execute(cursor, _PG_PROLOGUE, params)
+        if row is None or row[0] not in RunStatus.active():
+            raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
+        with cursor.cursor.copy(f"COPY {STAGE} ({_STAGE_COLUMNS}) FROM STDIN") as copy:
+            copy.write(prepared.objects)
+        statements = _PG_MERGE
+        if prepared.link_count:
+            with cursor.cursor.copy(f"COPY {STAGE_LINKS} ({_LINK_COLUMNS}) FROM STDIN") as copy:
+                copy.write(prepared.links)
+            statements += _PG_MERGE_INDICATORS
+        created, updated = self._execute(cursor, (*statements, *_PG_COUNTS), params)
+        return created, updated
+
+    def _merge_sqlite(self, cursor: Any, prepared: PreparedBatch) -> tuple[int, int]:
+        """Statement by statement: SQLite runs in-process, so round trips cost nothing."""
+        now = self._adapt(timezone.now())
+        for ddl in _STAGE_DDL["sqlite"]:
+            cursor.execute(ddl)
+        cursor.execute(f"SELECT status FROM {RUN} WHERE id = %s", [self.run_id])
         row = cursor.fetchone()
         if row is None or row[0] not in RunStatus.active():
             raise RunInterrupted(CancelMode.CANCEL_JOB, "run_no_longer_active")
-
-    def _load(self, cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]], keys: str) -> None:
-        # Emptied explicitly too: inside an outer transaction ON COMMIT DELETE ROWS never fires.
-        cursor.execute(f"DELETE FROM {table}")
-        if self.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            # Temp tables get no autovacuum statistics; without them the planner hash-joins the
-            # whole store (a cost growing with the store) instead of probing its index per row.
-            cursor.execute(f"ANALYZE {table} ({keys})")
-        else:
-            marks = ",".join(["%s"] * (columns.count(",") + 1))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-
-    def _mark_created(self, cursor: Any, stix_ids: list[str]) -> None:
-        if self.vendor == "postgresql":
-            cursor.execute(f"UPDATE {STAGE} SET action = 'created' WHERE stix_id = ANY(%s)", [stix_ids])
-            return
-        for start in range(0, len(stix_ids), 500):
-            chunk = stix_ids[start : start + 500]
+        self._load_sqlite(cursor, STAGE, _STAGE_COLUMNS, prepared.objects)
+        cursor.execute(_UPSERT_OBJECTS, [now, now])
+        new_ids = [row[0] for row in cursor.fetchall()]
+        created = len(new_ids)
+        for start in range(0, created, 500):
+            chunk = new_ids[start : start + 500]
             marks = ",".join(["%s"] * len(chunk))
             cursor.execute(f"UPDATE {STAGE} SET action = 'created' WHERE stix_id IN ({marks})", chunk)
+        cursor.execute(_MARK_EXISTING)
+        marked = max(cursor.rowcount, 0)  # existing objects delivered at another version
+        if marked or created:
+            cursor.execute(_INSERT_VERSIONS, [now])
+        if marked:
+            cursor.execute(_RENEW_UNDATED_LINKS, [self.run_id, self.run_id])
+        cursor.execute(_INSERT_LINKS, [self.run_id, self.feed_id, now])
+        updated = 0
+        if marked:
+            cursor.execute(_MOVE_FORWARD, [now])
+            updated = max(cursor.rowcount, 0)
+        if prepared.link_count:
+            self._load_sqlite(cursor, STAGE_LINKS, _LINK_COLUMNS, prepared.links)
+            cursor.execute(_UPSERT_INDICATORS.format(empty_json="'{}'"), [now])
+            cursor.execute(_INSERT_INDICATOR_LINKS, [self.run_id, self.feed_id, now])
+        return created, updated
 
-    def write(self, objects: Sequence[ValidObject]) -> BatchCounts:
-        counts = BatchCounts()
-        batch, counts.unchanged = _newest_per_id(objects)
-        if not batch:
-            return counts
-        now = self._adapt(timezone.now())
-        rows: list[tuple[Any, ...]] = []
-        links: list[tuple[str, str, str, str]] = []
-        for obj in batch:
-            rows.append(
-                (
-                    obj.stix_id,
-                    obj.type,
-                    obj.spec_version,
-                    self._adapt(obj.created),
-                    self._adapt(obj.modified),
-                    obj.json,
-                    version_key(obj.modified, obj.data),
-                )
-            )
-            links.extend((obj.stix_id, kind, value, path) for kind, value, path in obj.indicators)
-        with self.connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                # Safe to lose on a crash: the batch and the cursor that records it commit together,
-                # so an unflushed batch is simply fetched again by the next run.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            for ddl in _STAGE_DDL[self.vendor]:
-                cursor.execute(ddl)
-            self._lock_run(cursor)
-            self._load(cursor, STAGE, _STAGE_COLUMNS, rows, "stix_id")
-            if self.vendor == "postgresql":
-                cursor.execute("DELETE FROM crisp_stage_new")
-                cursor.execute(_UPSERT_OBJECTS_PG, {"now": now, "run": self.run_id, "feed": self.feed_id})
-                created = max(cursor.rowcount, 0)
-            else:
-                cursor.execute(_UPSERT_OBJECTS, [now, now])
-                new_ids = [row[0] for row in cursor.fetchall()]
-                created = len(new_ids)
-                if new_ids:
-                    self._mark_created(cursor, new_ids)
-            cursor.execute(_MARK_EXISTING)
-            marked = max(cursor.rowcount, 0)  # existing objects delivered at another version
-            if marked or (created and self.vendor != "postgresql"):
-                cursor.execute(_INSERT_VERSIONS, [now])
-            if marked:
-                cursor.execute(_RENEW_UNDATED_LINKS, [self.run_id, self.run_id])
-            if created < len(batch):
-                links_sql = _INSERT_LINKS_PG if self.vendor == "postgresql" else _INSERT_LINKS
-                cursor.execute(links_sql, [self.run_id, self.feed_id, now])
-            elif self.vendor != "postgresql":
-                cursor.execute(_INSERT_LINKS, [self.run_id, self.feed_id, now])
-            if marked:
-                cursor.execute(_MOVE_FORWARD, [now])
-                counts.updated = max(cursor.rowcount, 0)
-            counts.created = created
-            counts.unchanged += len(batch) - counts.created - counts.updated
-            if links:
-                self._load(cursor, STAGE_LINKS, _LINK_COLUMNS, links, "stix_id, kind, value")
-                empty_json = "'{}'::jsonb" if self.vendor == "postgresql" else "'{}'"
-                cursor.execute(_UPSERT_INDICATORS.format(empty_json=empty_json), [now])
-                cursor.execute(_INSERT_INDICATOR_LINKS, [self.run_id, self.feed_id, now])
-                counts.indicators = len(links)
-        return counts
+    @staticmethod
+    def _load_sqlite(cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        cursor.execute(f"DELETE FROM {table}")
+        marks = ",".join(["%s"] * (columns.count(",") + 1))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _copy_line(obj: ValidObject) -> str:
+    """One row of COPY text. Ids, types, spec versions and version keys are validated plain ASCII
+    and orjson writes no raw control characters, so only the JSON's backslashes need escaping."""
+    created = obj.created.isoformat() if obj.created is not None else "\\N"
+    modified = obj.modified.isoformat() if obj.modified is not None else "\\N"
+    data = obj.json.replace("\\", "\\\\")
+    key = version_key(obj.modified, obj.data)
+    return f"{obj.stix_id}\t{obj.type}\t{obj.spec_version}\t{created}\t{modified}\t{data}\t{key}\n"
+
+
+def _copy_field(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_link(link: tuple[str, str, str, str]) -> str:
+    stix_id, kind, value, path = link
+    return f"{stix_id}\t{_copy_field(kind)}\t{_copy_field(value)}\t{_copy_field(path)}\n"
