@@ -45,19 +45,22 @@ def feed_run_start(
         raise StateConflict(f"feed '{feed.name}' is inactive", code="feed_inactive")
     try:
         with transaction.atomic():
-            # The cursor as committed, under the feed's lock: an undo restoring it meanwhile (it
-            # takes the same lock before deciding) must not leave this run resuming past it.
-            cursor = ThreatFeed.objects.select_for_update().values_list("cursor", flat=True).get(pk=feed.pk)
             run = FeedRun.objects.create(
                 feed=feed,
                 trigger=trigger,
                 requested_by=user if user is not None and user.is_authenticated else None,
-                cursor_before=cursor or {},
                 queue=resumed_from.queue if resumed_from and resumed_from.queue else dispatch.default_queue(),
                 enqueued_at=timezone.now(),
                 resumed_from=resumed_from,
                 resume_attempt=resumed_from.resume_attempt + 1 if resumed_from else 0,
             )
+            # Then the cursor as committed, under the feed's lock: an undo rewinding it meanwhile
+            # (it takes the same lock before deciding) must not leave this run resuming past it.
+            # The run first, the feed second, as everywhere (a batch holding its run updates the
+            # cursor last); NO KEY UPDATE, so the insert's own foreign-key lock never blocks it.
+            locked = ThreatFeed.objects.select_for_update(no_key=True).values_list("cursor", flat=True)
+            run.cursor_before = locked.get(pk=feed.pk) or {}
+            run.save(update_fields=["cursor_before"])
             enqueue_on_commit(run)
             publish_run_on_commit(run.pk)
     except IntegrityError as exc:

@@ -57,7 +57,7 @@ def run_undo(
         # The feed's lock (last in the order) before asking whether a later run exists: a run
         # starting now reads the cursor under the same lock, so it sees the restored one, or
         # it is the later run and the cursor stays.
-        ThreatFeed.objects.select_for_update().values_list("pk", flat=True).get(pk=run.feed_id)
+        ThreatFeed.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=run.feed_id)
         restore_cursor = bool(run.cursor_after) and run_is_feeds_latest(run)
         if restore_cursor:
             ThreatFeed.objects.filter(pk=run.feed_id).update(cursor=run.cursor_before or {})
