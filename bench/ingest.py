@@ -11,7 +11,7 @@ Beside it, in this process: the server-only ceiling (taxii2-client paging, no st
 `json.loads` / `orjson.loads` and `stix2.parse` on the same objects, and PostgreSQL `COPY` and
 `executemany` upsert into a table shaped like the store's object table.
 
-    python -m bench.ingest [--quick] [--million] [--repeat 3]
+    python -m bench.ingest [--quick] [--million] [--repeat 3] [--lanes 1 2]
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def e2e(sizes: list[int], page_sizes: list[int], repeat: int) -> list[dict[str, 
     return rows
 
 
-def run_child(backend: str, url: str, sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+def run_child(
+    backend: str, url: str, sizes: list[int], repeat: int, lanes: int | None = None
+) -> list[dict[str, Any]]:
     common.prepare_database(url)
     argv = [
         sys.executable,
@@ -82,12 +84,14 @@ def run_child(backend: str, url: str, sizes: list[int], repeat: int) -> list[dic
     ]
     common.log(
         f"end-to-end into {backend}: sizes {sizes}, page sizes {list(PAGE_SIZES)}, {repeat} repetitions"
+        + (f", {lanes} store lane(s)" if lanes else "")
     )
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, **({"CRISP_STORE_LANES": str(lanes)} if lanes else {})}
     out = subprocess.run(argv, cwd=common.REPO, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     lines = out.strip().splitlines()
     print("\n".join(lines[:-1]), flush=True)
-    return [{**r, "backend": backend} for r in json.loads(lines[-1])]
+    label = f"{backend} ({lanes} lane{'s' if lanes > 1 else ''})" if lanes else backend
+    return [{**r, "backend": label} for r in json.loads(lines[-1])]
 
 
 # --- reference points (this process) ---------------------------------------------------------
@@ -183,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--lanes", type=int, nargs="+", default=[],
+                   help="PostgreSQL store lanes to compare (CRISP_STORE_LANES), alternating per repetition")  # fmt: skip
     ns = p.parse_args(argv)
     if ns.child:
         rows = e2e(ns.sizes, list(PAGE_SIZES), ns.repeat)
@@ -195,9 +201,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     sizes = list(ns.sizes)
     repeat = ns.repeat
-    e2e_rows = run_child(
-        "postgresql", pg_url, sizes + ([1_000_000] if ns.million and not ns.quick else []), repeat
-    )
+    pg_sizes = sizes + ([1_000_000] if ns.million and not ns.quick else [])
+    if len(ns.lanes) > 1:  # side by side: one repetition of each in turn, so the noise hits both
+        e2e_rows = [row for _ in range(repeat) for lanes in ns.lanes
+                    for row in run_child("postgresql", pg_url, pg_sizes, 1, lanes)]  # fmt: skip
+    else:
+        e2e_rows = run_child("postgresql", pg_url, pg_sizes, repeat, ns.lanes[0] if ns.lanes else None)
     if not ns.no_sqlite:
         e2e_rows += run_child("sqlite", common.SQLITE_URL, sizes, repeat)
 

@@ -188,6 +188,9 @@ CRISP_MAX_FEED_SETTINGS_BYTES = 16 * 1024
 # Off only where tasks do not run in a process's main thread (e.g. the threads pool).
 CRISP_INTERRUPT_BLOCKING_CALLS = _env_bool("CRISP_INTERRUPT_BLOCKING_CALLS", True)
 CRISP_STORE_BATCH_SIZE = 1000
+# Store threads per run on PostgreSQL, each with its own connection: PostgreSQL merges that many
+# batches at once (bench/ingest.py). SQLite always uses one.
+CRISP_STORE_LANES = int(os.environ.get("CRISP_STORE_LANES", "2"))
 CRISP_INVALID_SAMPLES_KEPT = 10
 CRISP_REAPER_INTERVAL = timedelta(seconds=15)
 # A run whose worker died is resumed from its feed's cursor at most this many times in a row.

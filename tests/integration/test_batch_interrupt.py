@@ -66,9 +66,10 @@ def test_a_signal_between_statements_rolls_the_batch_back(tmp_path: Path, django
     writer = _SignalledMidBatch(checkpoint, run_id=run.pk, feed_id=feed.pk)
     with pytest.raises(RunInterrupted) as stopped:
         ingest(source=StixBundleSource(config, checkpoint), cursor={}, writer=writer, checkpoint=checkpoint,
-               on_batch=_RunRecorder(run).on_batch, batch_size=100)  # fmt: skip
+               on_batch=_RunRecorder(run).on_batch, batch_size=100, lanes=1)  # fmt: skip
     assert stopped.value.where == "batch_interrupted"
     run.refresh_from_db()
+    # One store thread (lanes=1), so the second batch starts only after the first committed.
     # The first batch committed; the second was refused at its first statement after the signal.
     assert (run.fetched, run.created, run.pages) == (100, 100, 1)
     assert StixObject.objects.count() == 100

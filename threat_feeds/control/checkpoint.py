@@ -41,7 +41,7 @@ class RunCheckpoint:
         self._previous_handler: object = None
         self._main_ident: int | None = None
         self.current_stage = ""
-        self._storing = False
+        self._storing = 0
         self._stage_lock = threading.Lock()
         self._abort_hooks: list[Callable[[], None]] = []
 
@@ -125,13 +125,16 @@ class RunCheckpoint:
 
     @contextlib.contextmanager
     def storing(self) -> Iterator[None]:
-        """The storing side is busy for the duration of the block."""
-        self._storing = True
+        """The storing side is busy for the duration of the block (blocks of several store
+        threads may overlap: the stage shows storing while any of them is busy)."""
+        with self._stage_lock:
+            self._storing += 1
         self._publish_stage()
         try:
             yield
         finally:
-            self._storing = False
+            with self._stage_lock:
+                self._storing -= 1
             self._publish_stage()
 
     def _publish_stage(self) -> None:

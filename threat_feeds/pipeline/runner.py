@@ -9,6 +9,7 @@ database transaction: an interrupted read can never tear a batch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import queue
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
@@ -38,130 +40,266 @@ class BatchReport:
     counts: BatchCounts
     fetched: int
     invalid: list[str] = field(default_factory=list)
-    # Set on the last batch of a page: the page is then fully stored and the cursor may move.
+    # Pages now fully stored (their batches and every earlier batch committed), and the newest of
+    # their cursors: the run may count them and move its cursor there.
+    pages: int = 0
     page_cursor: dict[str, Any] | None = None
-    page_done: bool = False
     total_expected: int | None = None
 
 
-class _StoreBehind(threading.Thread):
-    """Stores validated pages in a thread of its own while the caller fetches and validates the next.
+@dataclass(slots=True)
+class _Batch:
+    seq: int  # position in the feed, from 0: the cursor moves past a page only in this order
+    prepared: PreparedBatch
+    fetched: int
+    invalid: list[str]
+    total_expected: int | None
 
-    Database waits release the GIL, so fetching/validating page N+1 overlaps storing page N. At most
-    one page waits in the queue, so memory stays bounded by two pages whatever the feed's size.
+
+@dataclass(slots=True)
+class _Lane:
+    """One store thread and its own database connection."""
+
+    raw_connection: Any = None
+    in_batch: bool = False
+    seq: int = -1  # the batch in progress
+
+
+class _StoreBehind:
+    """Stores validated batches in store threads of their own ("lanes") while the caller fetches
+    and validates the next page.
+
+    Database waits release the GIL, so fetching page N+1 overlaps storing page N; with several
+    lanes (each with its own connection, one transaction per batch) PostgreSQL also merges several
+    batches at once, on as many cores. Batches take their row locks in the store's one order (run ->
+    objects -> indicators), so lanes may wait for each other but never deadlock.
+
+    Batches may commit out of order. What stays in order:
+    - a page counts as stored, and the cursor moves past it, once it and every batch before it
+      committed: the page-end batch records that in its own transaction when it can, otherwise
+      the lane whose commit completes the prefix does, right after, in a transaction of its own;
+    - a stopped run keeps a prefix of the feed: after a signal, only a batch that fills a gap
+      below a committed one may go on (and commit); every other batch in flight is cancelled or
+      refused at its next statement. So `fetched` of a stopped run is exactly what it kept.
+    `_lock` orders those decisions with the commits. Each lane takes it after its merge, holding
+    only row locks no lock holder waits for, and keeps it through its commit: always Python lock ->
+    run row, never the other way round.
+
+    The queue holds at most one batch per lane, so memory stays flat whatever the feed's size.
     """
 
     def __init__(self, *, writer: StoreWriter, checkpoint: RunCheckpoint, on_batch: Callable[[BatchReport], None],
-                 batch_size: int) -> None:  # fmt: skip
-        super().__init__(name="crisp-store", daemon=True)
+                 batch_size: int, lanes: int) -> None:  # fmt: skip
         self.writer, self.checkpoint, self.on_batch, self.batch_size = (
             writer,
             checkpoint,
             on_batch,
             batch_size,
         )
-        self.pages: queue.Queue[tuple[Page, list[str], list[PreparedBatch]] | None] = queue.Queue(maxsize=1)
+        self.batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=lanes)
         self.error: BaseException | None = None
         self._stopping = threading.Event()
-        self._raw_connection: Any = None
-        self._in_batch = False
+        self._lanes = [_Lane() for _ in range(lanes)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(lane,), name=f"crisp-store-{i}", daemon=True)
+            for i, lane in enumerate(self._lanes)
+        ]
+        self._next_seq = 0
+        # Under _lock (reentrant: a lane's statements check it while the lane holds it): page-end
+        # seq -> the page's cursor; committed seqs above the prefix; the prefix (every seq up to it
+        # committed); the greatest committed seq; the last page end whose count and cursor are recorded.
+        self._lock = threading.RLock()
+        self._page_ends: dict[int, dict[str, Any] | None] = {}
+        self._committed: set[int] = set()
+        self._prefix = -1
+        self._max_committed = -1
+        self._recorded = -1
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, lane: _Lane) -> None:
         try:
             connection.ensure_connection()
-            self._raw_connection = connection.connection
-            with connection.execute_wrapper(self._refuse_when_signalled):
-                while not self._stopping.is_set():
-                    item = self.pages.get()
-                    if item is None:
-                        return
-                    with self.checkpoint.storing():
-                        self._store(*item)
+            lane.raw_connection = connection.connection
+            with connection.execute_wrapper(functools.partial(self._refuse_when_signalled, lane)):
+                self._drain(lane)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
             mode = self.checkpoint.signalled_mode
             if mode is not None and not isinstance(exc, RunInterrupted):
                 # The statement in flight was cancelled by `interrupt`: its batch rolled back whole.
                 exc = RunInterrupted(mode, "batch_interrupted")
-            self.error = exc
+            with self._lock:
+                self.error = self.error or exc
+            self._stopping.set()
         finally:
             connection.close()  # this thread's own connection
 
-    def _store(self, page: Page, invalid: list[str], batches: list[PreparedBatch]) -> None:
-        for index, batch in enumerate(batches):
-            self.checkpoint("before_batch")
-            first, last = index == 0, index == len(batches) - 1
-            self._in_batch = True
-            with transaction.atomic():
-                counts = self.writer.write(batch)
-                self.on_batch(
-                    BatchReport(
-                        counts=counts,
-                        fetched=batch.received + (len(invalid) if first else 0),
-                        invalid=invalid if first else [],
-                        page_cursor=page.cursor if last else None,
-                        page_done=last,
-                        total_expected=page.total_expected,
-                    )
-                )
-            self._in_batch = False
-            self.checkpoint("after_batch")
+    def _drain(self, lane: _Lane) -> None:
+        """Store batches until the end; the stage shows storing while this lane has work queued."""
+        with contextlib.ExitStack() as shown:
+            storing = False
+            while not self._stopping.is_set():
+                try:
+                    item = self.batches.get_nowait()
+                except queue.Empty:
+                    shown.close()
+                    storing = False
+                    item = self.batches.get()
+                if item is None:
+                    return
+                if not storing:
+                    shown.enter_context(self.checkpoint.storing())
+                    storing = True
+                self._store(lane, item)
 
-    def _refuse_when_signalled(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    def _store(self, lane: _Lane, batch: _Batch) -> None:
+        self.checkpoint("before_batch")
+        locked, carried = False, None
+        lane.seq, lane.in_batch = batch.seq, True
+        try:
+            with transaction.atomic():
+                report = BatchReport(
+                    counts=self.writer.write(batch.prepared),
+                    fetched=batch.fetched,
+                    invalid=batch.invalid,
+                    total_expected=batch.total_expected,
+                )
+                self._lock.acquire()
+                locked = True
+                mode = self.checkpoint.signalled_mode
+                if mode is not None and not self._fills_gap(lane):
+                    raise RunInterrupted(mode, "batch_interrupted")
+                if batch.seq in self._page_ends and self._prefix == batch.seq - 1:
+                    carried = self._unrecorded(batch.seq)
+                if carried is not None:
+                    report.pages, report.page_cursor = carried[0], carried[1]
+                self.on_batch(report)
+            self._committed.add(batch.seq)
+            self._max_committed = max(self._max_committed, batch.seq)
+            while self._prefix + 1 in self._committed:
+                self._prefix += 1
+                self._committed.discard(self._prefix)
+            if carried is not None:
+                self._forget_recorded(carried[2])
+        finally:
+            lane.in_batch = False
+            if locked:
+                self._lock.release()
+        self._record_pages()
+        self.checkpoint("after_batch")
+
+    def _fills_gap(self, lane: _Lane) -> bool:
+        """Under _lock: a batch below a committed one; after a signal it may still commit."""
+        return lane.seq < self._max_committed
+
+    def _unrecorded(self, upto: int) -> tuple[int, dict[str, Any] | None, int] | None:
+        """Under _lock: the page ends after the last recorded one, up to `upto`: how many, the
+        newest cursor among them, the last one."""
+        ends = sorted(seq for seq in self._page_ends if self._recorded < seq <= upto)
+        if not ends:
+            return None
+        cursors = [self._page_ends[seq] for seq in ends if self._page_ends[seq] is not None]
+        return len(ends), (cursors[-1] if cursors else None), ends[-1]
+
+    def _forget_recorded(self, last: int) -> None:
+        self._recorded = last
+        for seq in [seq for seq in self._page_ends if seq <= last]:
+            del self._page_ends[seq]
+
+    def _record_pages(self) -> None:
+        """Record the pages a commit completed whose page-end batch could not (it committed before
+        an earlier batch did). Runs after a signal too: a stopped run's cursor covers what it kept."""
+        with self._lock:
+            pending = self._unrecorded(self._prefix)
+            if pending is None:
+                return
+            with transaction.atomic():
+                self.on_batch(
+                    BatchReport(counts=BatchCounts(), fetched=0, pages=pending[0], page_cursor=pending[1])
+                )
+            self._forget_recorded(pending[2])
+
+    def _refuse_when_signalled(
+        self, lane: _Lane, execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
         """A signal that came between two statements of a batch (nothing in flight to cancel)
-        stops the batch at its next statement; its transaction then rolls back whole."""
+        stops the batch at its next statement (its transaction then rolls back whole), unless the
+        batch fills a gap below a committed one."""
         mode = self.checkpoint.signalled_mode
-        if mode is not None and self._in_batch and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
-            raise RunInterrupted(mode, "batch_interrupted")
+        if mode is not None and lane.in_batch and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            with self._lock:
+                refuse = not self._fills_gap(lane)
+            if refuse:
+                raise RunInterrupted(mode, "batch_interrupted")
         return execute(sql, params, many, context)
 
     def interrupt(self) -> None:
-        """From the signalling thread: cancel the batch statement in flight, so the run stops now
-        instead of after the batch; the batch's transaction then rolls back whole."""
-        raw = self._raw_connection
-        if raw is None or not self._in_batch:
-            return
-        try:
-            if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
-                raw.cancel_safe(timeout=2.0)
-            elif hasattr(raw, "interrupt"):  # sqlite3
-                raw.interrupt()
-        except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
-            log.debug("statement in flight not cancelled: %s", exc)
+        """From the signalling thread: cancel the batch statements in flight, so the run stops now
+        instead of after its batches (their transactions roll back whole); a batch that fills a gap
+        below a committed one is left to finish, so the run keeps a prefix of the feed."""
+        with self._lock:
+            targets = [
+                lane.raw_connection for lane in self._lanes if lane.in_batch and not self._fills_gap(lane)
+            ]
+        for raw in targets:
+            if raw is None:
+                continue
+            try:
+                if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
+                    raw.cancel_safe(timeout=2.0)
+                elif hasattr(raw, "interrupt"):  # sqlite3
+                    raw.interrupt()
+            except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
+                log.debug("statement in flight not cancelled: %s", exc)
 
     def submit(self, page: Page, validation: PageValidation) -> None:
-        """Queue a validated page, its batches prepared here (in the caller's thread, while the
-        store thread writes), so the store thread only ships them to the database."""
+        """Queue a validated page batch by batch, each prepared here (in the caller's thread, while
+        the lanes write), so a lane only ships it to the database."""
         invalid = [f"page problem: {p}" for p in page.problems] + validation.invalid
         valid, size = validation.valid, self.batch_size
-        batches = [self.writer.prepare(valid[start : start + size]) for start in range(0, len(valid), size)]
-        item = (page, invalid, batches or [self.writer.prepare([])])
+        chunks = [valid[start : start + size] for start in range(0, len(valid), size)] or [[]]
+        for index, chunk in enumerate(chunks):
+            prepared = self.writer.prepare(chunk)
+            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            if index == len(chunks) - 1:
+                with self._lock:
+                    self._page_ends[seq] = page.cursor
+            first = index == 0
+            self._put(_Batch(seq=seq, prepared=prepared, fetched=prepared.received + (len(invalid) if first else 0),
+                             invalid=invalid if first else [], total_expected=page.total_expected))  # fmt: skip
+
+    def _put(self, item: _Batch | None) -> None:
         while True:
             self._raise_error()
             try:
-                self.pages.put(item, timeout=0.05)
+                self.batches.put(item, timeout=0.05)
                 return
             except queue.Full:
                 continue
 
     def finish(self) -> None:
-        """Wait until every submitted page is stored; re-raise what stopped the writer."""
-        while self.is_alive():
-            try:
-                self.pages.put(None, timeout=0.05)
-                break
-            except queue.Full:
-                self._raise_error()
-        self.join()
+        """Wait until every submitted batch is stored; re-raise what stopped a lane."""
+        for _ in self._threads:
+            self._put(None)
+        for thread in self._threads:
+            thread.join()
         self._raise_error()
 
     def abandon(self) -> None:
-        """Drop the page not yet started and wait for the batch in progress (it commits or rolls back whole)."""
+        """Drop the batches not yet started and wait for those in progress (each commits or rolls
+        back whole)."""
         self._stopping.set()
         with contextlib.suppress(queue.Empty):
-            self.pages.get_nowait()
-        with contextlib.suppress(queue.Full):
-            self.pages.put_nowait(None)
-        self.join()
+            while True:
+                self.batches.get_nowait()
+        for _ in self._threads:
+            with contextlib.suppress(queue.Full):
+                self.batches.put_nowait(None)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -176,10 +314,17 @@ def ingest(
     checkpoint: RunCheckpoint,
     on_batch: Callable[[BatchReport], None],
     batch_size: int = MAX_BATCH,
+    lanes: int | None = None,
 ) -> None:
-    """Fetch and validate pages here, store them behind (see _StoreBehind), checkpointing throughout."""
+    """Fetch and validate pages here, store them behind (see _StoreBehind), checkpointing throughout.
+
+    `lanes` store threads (default: settings.CRISP_STORE_LANES on PostgreSQL; 1 on SQLite, which
+    has one writer at a time anyway)."""
     batch_size = max(1, min(batch_size, MAX_BATCH))
-    store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size)
+    if lanes is None:
+        lanes = settings.CRISP_STORE_LANES if writer.vendor == "postgresql" else 1
+    store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size,
+                         lanes=max(1, lanes))  # fmt: skip
     checkpoint.on_signal(store.interrupt)
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], _GC_GEN0_THRESHOLD), *thresholds[1:])

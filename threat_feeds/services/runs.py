@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -95,6 +96,7 @@ class _RunRecorder:
         self.poke = publisher.poke if publisher is not None else lambda: publish_run(self.run_id)
         self.feed_id = run.feed_id
         self.samples: list[str] = list(run.invalid_samples or [])
+        self.samples_lock = threading.Lock()
         self.stage_now = ""
 
     def on_batch(self, report: BatchReport) -> None:
@@ -108,15 +110,16 @@ class _RunRecorder:
         }
         if report.invalid:
             fields["invalid"] = F("invalid") + len(report.invalid)
-            room = settings.CRISP_INVALID_SAMPLES_KEPT - len(self.samples)
-            if room > 0:
-                self.samples.extend(report.invalid[:room])
-                fields["invalid_samples"] = self.samples
+            with self.samples_lock:  # batches of one run may be stored by several threads at once
+                room = settings.CRISP_INVALID_SAMPLES_KEPT - len(self.samples)
+                if room > 0:
+                    self.samples.extend(report.invalid[:room])
+                    fields["invalid_samples"] = list(self.samples)
         if report.total_expected is not None:
             fields["total_expected"] = report.total_expected
-        move_cursor = report.page_done and report.page_cursor is not None
-        if report.page_done:
-            fields["pages"] = F("pages") + 1
+        move_cursor = report.page_cursor is not None
+        if report.pages:
+            fields["pages"] = F("pages") + report.pages
         if move_cursor:
             fields["cursor_after"] = report.page_cursor
         # Lock order everywhere: run row, object rows, indicator rows, feed row (docs/ARCHITECTURE.md).
