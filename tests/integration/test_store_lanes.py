@@ -5,6 +5,7 @@ run's pages and cursor still follow the feed's order, and a stopped run keeps a 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -68,7 +69,9 @@ class _OutOfOrder(StoreWriter):
         return super().write(batch)
 
 
-def _run(stop_after_second: bool) -> tuple[FeedRun, _OutOfOrder, list[dict[str, Any] | None], BaseException | None]:
+def _run(
+    stop_after_second: bool,
+) -> tuple[FeedRun, _OutOfOrder, list[dict[str, Any] | None], BaseException | None]:
     if connection.vendor != "postgresql":
         pytest.skip("two store lanes: PostgreSQL only (SQLite has one writer at a time)")
     feed = ThreatFeed.objects.create(name="lanes", source_type="taxii21")
@@ -120,3 +123,45 @@ def test_a_stop_keeps_a_prefix_of_the_feed() -> None:
     assert set(StixObject.objects.values_list("stix_id", flat=True)) == set(_ids(0, 2 * PAGE))
     assert (run.pages, run.fetched, run.created, run.cursor_after) == (2, 200, 200, {"page": 1})
     assert cursors == [{"page": 0}, {"page": 1}]
+
+
+class _SlowFirstBatch(StoreWriter):
+    def write(self, batch: Any) -> BatchCounts:
+        if isinstance(batch, PreparedBatch) and _SCO in batch.ids and "a.example" in batch.objects:
+            time.sleep(0.5)  # the first page's batch is slow: the second lane is free meanwhile
+        return super().write(batch)
+
+
+_SCO = "domain-name--00000000-0000-4000-8000-000000000001"
+
+
+class _SameObjectTwice:
+    """Two pages, each the same domain-name SCO (no `modified`: versions rank by delivery) with a
+    different value, then 99 indicators."""
+
+    def pages(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        for n, value in enumerate(("a.example", "b.example")):
+            sco = {"type": "domain-name", "spec_version": "2.1", "id": _SCO, "value": value}
+            indicators = [
+                {"type": "indicator", "spec_version": "2.1", "id": stix_id,
+                 "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+                 "pattern": f"[ipv4-addr:value = '10.2.{n}.{i}']", "pattern_type": "stix",
+                 "valid_from": "2024-01-01T00:00:00Z"}
+                for i, stix_id in enumerate(_ids(1000 + n * PAGE, PAGE - 1))
+            ]  # fmt: skip
+            yield Page(objects=[sco, *indicators], cursor={"page": n})
+
+
+def test_a_run_stores_the_versions_of_one_object_in_feed_order() -> None:
+    """The batch with the later version waits for the batch with the earlier one, even though the
+    earlier one is slow and a lane is free: the version delivered last is current."""
+    if connection.vendor != "postgresql":
+        pytest.skip("two store lanes: PostgreSQL only (SQLite has one writer at a time)")
+    feed = ThreatFeed.objects.create(name="lanes", source_type="taxii21")
+    run = FeedRun.objects.create(feed=feed, status="running")
+    checkpoint = RunCheckpoint()
+    ingest(source=_SameObjectTwice(), cursor={}, writer=_SlowFirstBatch(run_id=run.pk, feed_id=feed.pk),  # type: ignore[arg-type]
+           checkpoint=checkpoint, on_batch=_RunRecorder(run).on_batch, batch_size=PAGE, lanes=2)  # fmt: skip
+    assert StixObject.objects.get(stix_id=_SCO).data["value"] == "b.example"
+    run.refresh_from_db()
+    assert (run.pages, run.created, run.updated) == (2, 1 + 2 * (PAGE - 1), 1)

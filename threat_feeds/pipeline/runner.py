@@ -14,7 +14,7 @@ import gc
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,9 @@ class _StoreBehind:
         self._prefix = -1
         self._max_committed = -1
         self._recorded = -1
+        self._progress = threading.Condition(self._lock)  # notified at every commit
+        # Main thread only: stix_id -> the last batch queued with it, for batches not yet committed.
+        self._queued_ids: dict[str, int] = {}
 
     def start(self) -> None:
         for thread in self._threads:
@@ -181,6 +184,7 @@ class _StoreBehind:
             while self._prefix + 1 in self._committed:
                 self._prefix += 1
                 self._committed.discard(self._prefix)
+            self._progress.notify_all()
             if carried is not None:
                 self._forget_recorded(carried[2])
         finally:
@@ -263,12 +267,30 @@ class _StoreBehind:
         for index, chunk in enumerate(chunks):
             prepared = self.writer.prepare(chunk)
             seq, self._next_seq = self._next_seq, self._next_seq + 1
+            if len(self._lanes) > 1:
+                self._after_batches_sharing(prepared.ids, seq)
             if index == len(chunks) - 1:
                 with self._lock:
                     self._page_ends[seq] = page.cursor
             first = index == 0
             self._put(_Batch(seq=seq, prepared=prepared, fetched=prepared.received + (len(invalid) if first else 0),
                              invalid=invalid if first else [], total_expected=page.total_expected))  # fmt: skip
+
+    def _after_batches_sharing(self, ids: Sequence[str], seq: int) -> None:
+        """Hold a batch until every earlier batch with one of its objects has committed: a run
+        stores the versions of one object in feed order (the rank of undated versions, and which
+        form of a repeated version is kept, depend on it). Waits before the batch takes any lock."""
+        with self._lock:
+            prefix = self._prefix
+        if len(self._queued_ids) > 8 * MAX_BATCH:  # keep only ids of batches not yet committed
+            self._queued_ids = {k: v for k, v in self._queued_ids.items() if v > prefix}
+        earlier = max((self._queued_ids.get(stix_id, -1) for stix_id in ids), default=-1)
+        for stix_id in ids:
+            self._queued_ids[stix_id] = seq
+        with self._progress:
+            while earlier > self._prefix and earlier not in self._committed:
+                self._raise_error()
+                self._progress.wait(0.05)
 
     def _put(self, item: _Batch | None) -> None:
         while True:

@@ -258,6 +258,7 @@ class PreparedBatch:
     objects: Any
     links: Any
     link_count: int
+    ids: tuple[str, ...] = ()  # the distinct stix_ids
 
 
 class StoreWriter:
@@ -290,6 +291,7 @@ class StoreWriter:
                 objects="".join(map(_copy_line, batch)),
                 links="".join(map(_copy_link, links)),
                 link_count=len(links),
+                ids=tuple(obj.stix_id for obj in batch),
             )
         rows = [
             (
@@ -303,7 +305,9 @@ class StoreWriter:
             )
             for obj in batch
         ]
-        return PreparedBatch(len(objects), len(batch), rows, links, len(links))
+        return PreparedBatch(
+            len(objects), len(batch), rows, links, len(links), tuple(obj.stix_id for obj in batch)
+        )
 
     def write(self, objects: Sequence[ValidObject] | PreparedBatch) -> BatchCounts:
         prepared = objects if isinstance(objects, PreparedBatch) else self.prepare(objects)
