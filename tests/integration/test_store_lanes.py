@@ -46,10 +46,10 @@ class _OutOfOrder(StoreWriter):
     """Holds the first batch until the second has committed; `hold_third` holds the third until
     the run is signalled."""
 
-    def __init__(self, checkpoint: RunCheckpoint, *, stop_after_second: bool, **kwargs: Any) -> None:
+    def __init__(self, checkpoint: RunCheckpoint, *, stop_after_second: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.checkpoint = checkpoint
-        self.stop_after_second = stop_after_second
+        self.stop_after_second = stop_after_second  # "" or the mode to signal
         self.second_committed = threading.Event()
         self.signalled = threading.Event()
         self.seen_while_held: tuple[int, Any] | None = None
@@ -62,7 +62,7 @@ class _OutOfOrder(StoreWriter):
             # What a reader sees while page 0 is in flight.
             self.seen_while_held = FeedRun.objects.values_list("pages", "cursor_after").get(pk=self.run_id)
             if self.stop_after_second:
-                self.checkpoint.signal("stop_now")
+                self.checkpoint.signal(self.stop_after_second)
                 self.signalled.set()
         elif first_id == _ids(2 * PAGE, 1)[0] and self.stop_after_second:
             assert self.signalled.wait(20)
@@ -70,7 +70,7 @@ class _OutOfOrder(StoreWriter):
 
 
 def _run(
-    stop_after_second: bool,
+    stop_after_second: str,
 ) -> tuple[FeedRun, _OutOfOrder, list[dict[str, Any] | None], BaseException | None]:
     if connection.vendor != "postgresql":
         pytest.skip("two store lanes: PostgreSQL only (SQLite has one writer at a time)")
@@ -103,7 +103,7 @@ def _stored_ids(run: FeedRun) -> set[str]:
 
 
 def test_pages_and_cursor_follow_the_feed_when_batches_commit_out_of_order() -> None:
-    run, writer, cursors, error = _run(stop_after_second=False)
+    run, writer, cursors, error = _run(stop_after_second="")
     assert error is None
     # Page 1 committed first, yet while page 0 was in flight the run counted no page, moved no cursor.
     assert writer.seen_while_held == (0, {})
@@ -118,11 +118,21 @@ def test_pages_and_cursor_follow_the_feed_when_batches_commit_out_of_order() -> 
 def test_a_stop_keeps_a_prefix_of_the_feed() -> None:
     """Signalled while page 0 is in flight and page 1 already committed: page 0 fills the gap and
     commits, page 2 is refused, so the run keeps exactly pages 0-1 and its cursor says so."""
-    run, _writer, cursors, error = _run(stop_after_second=True)
+    run, _writer, cursors, error = _run(stop_after_second="stop_now")
     assert isinstance(error, RunInterrupted) and error.mode == "stop_now"
     assert set(StixObject.objects.values_list("stix_id", flat=True)) == set(_ids(0, 2 * PAGE))
     assert (run.pages, run.fetched, run.created, run.cursor_after) == (2, 200, 200, {"page": 1})
     assert cursors == [{"page": 0}, {"page": 1}]
+
+
+def test_a_cancel_job_lets_no_batch_finish() -> None:
+    """The same moment with cancel_job: the run is undone whole anyway, so page 0 is not left to
+    fill the gap; only page 1 (committed before the signal) is in the store for rollback to remove."""
+    run, _writer, cursors, error = _run(stop_after_second="cancel_job")
+    assert isinstance(error, RunInterrupted) and error.mode == "cancel_job"
+    assert set(StixObject.objects.values_list("stix_id", flat=True)) == set(_ids(PAGE, PAGE))
+    assert (run.pages, run.fetched, run.cursor_after) == (0, 100, {})
+    assert cursors == []
 
 
 class _SlowFirstBatch(StoreWriter):

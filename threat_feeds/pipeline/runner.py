@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from threat_feeds.choices import CancelMode
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.pipeline.upsert import BatchCounts, PreparedBatch, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
@@ -195,8 +196,9 @@ class _StoreBehind:
         self.checkpoint("after_batch")
 
     def _fills_gap(self, lane: _Lane) -> bool:
-        """Under _lock: a batch below a committed one; after a signal it may still commit."""
-        return lane.seq < self._max_committed
+        """Under _lock: a batch below a committed one, which after a stop (not a cancel_job, which
+        undoes the run whole anyway) may still commit."""
+        return lane.seq < self._max_committed and self.checkpoint.signalled_mode != CancelMode.CANCEL_JOB
 
     def _unrecorded(self, upto: int) -> tuple[int, dict[str, Any] | None, int] | None:
         """Under _lock: the page ends after the last recorded one, up to `upto`: how many, the

@@ -397,9 +397,14 @@ def _copy_line(obj: ValidObject) -> str:
     """One row of COPY text. Ids, types, spec versions and version keys are validated plain ASCII
     and orjson writes no raw control characters, so only the JSON's backslashes need escaping."""
     created = obj.created.isoformat() if obj.created is not None else "\\N"
-    modified = obj.modified.isoformat() if obj.modified is not None else "\\N"
-    data = obj.json.replace("\\", "\\\\")
     key = version_key(obj.modified, obj.data)
+    if obj.modified is None:
+        modified = "\\N"
+    elif obj.modified.year >= 1000:
+        modified = key  # `modified` in UTC, ISO 8601: formatted once
+    else:
+        modified = obj.modified.isoformat()
+    data = obj.json.replace("\\", "\\\\")
     return f"{obj.stix_id}\t{obj.type}\t{obj.spec_version}\t{created}\t{modified}\t{data}\t{key}\n"
 
 

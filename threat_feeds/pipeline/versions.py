@@ -18,8 +18,11 @@ def version_key(modified: datetime | None, data: Any) -> str:
     marking definitions): a hash of the canonical JSON, so equal content is one version.
     """
     if modified is not None:
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=UTC)
-        return modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if modified.tzinfo is not UTC and modified.utcoffset():  # naive counts as UTC
+            modified = modified.astimezone(UTC)
+        if modified.year < 1000:  # strftime's %Y does not pad: keep the keys already stored
+            return modified.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # isoformat is twice as fast as strftime, and this runs for every ingested object.
+        return modified.isoformat(timespec="microseconds")[:26] + "Z"
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return HASH_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
