@@ -14,6 +14,7 @@ import gc
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from threat_feeds.sources.base import Page, Source
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
+# How long a merged batch waits for an earlier one still merging before it commits anyway.
+_COMMIT_TURN_SECONDS = 0.25
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
 # A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
 # the default threshold (700) the cyclic collector ran hundreds of times per page and a fifth of
@@ -64,6 +67,7 @@ class _Lane:
     raw_connection: Any = None
     in_batch: bool = False
     seq: int = -1  # the batch in progress
+    merged: bool = False  # its merge is done: it only has its counters and commit left
 
 
 class _StoreBehind:
@@ -172,6 +176,7 @@ class _StoreBehind:
                 )
                 self._lock.acquire()
                 locked = True
+                self._commit_in_turn(lane)
                 mode = self.checkpoint.signalled_mode
                 if mode is not None and not self._fills_gap(lane):
                     raise RunInterrupted(mode, "batch_interrupted")
@@ -189,11 +194,29 @@ class _StoreBehind:
             if carried is not None:
                 self._forget_recorded(carried[2])
         finally:
-            lane.in_batch = False
+            with self._progress:
+                lane.in_batch = lane.merged = False
+                self._progress.notify_all()
             if locked:
                 self._lock.release()
         self._record_pages()
         self.checkpoint("after_batch")
+
+    def _commit_in_turn(self, lane: _Lane) -> None:
+        """Under _lock: wait (a while at most) until no earlier batch is still merging, so batches
+        mostly commit in feed order and a stop seldom has a gap to fill (which it must wait for).
+        Bounded, never a hard order: the earlier batch may be waiting for another run's batch that
+        waits for a row this one holds, a cycle PostgreSQL cannot see."""
+        lane.merged = True
+        self._progress.notify_all()
+        deadline = time.monotonic() + _COMMIT_TURN_SECONDS
+        while self.checkpoint.signalled_mode is None and any(
+            other.in_batch and not other.merged and other.seq < lane.seq for other in self._lanes
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._progress.wait(left)
 
     def _fills_gap(self, lane: _Lane) -> bool:
         """Under _lock: a batch below a committed one, which after a stop (not a cancel_job, which
@@ -245,20 +268,20 @@ class _StoreBehind:
         """From the signalling thread: cancel the batch statements in flight, so the run stops now
         instead of after its batches (their transactions roll back whole); a batch that fills a gap
         below a committed one is left to finish, so the run keeps a prefix of the feed."""
-        with self._lock:
-            targets = [
-                lane.raw_connection for lane in self._lanes if lane.in_batch and not self._fills_gap(lane)
-            ]
-        for raw in targets:
-            if raw is None:
-                continue
-            try:
-                if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
-                    raw.cancel_safe(timeout=2.0)
-                elif hasattr(raw, "interrupt"):  # sqlite3
-                    raw.interrupt()
-            except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
-                log.debug("statement in flight not cancelled: %s", exc)
+        with self._progress:
+            targets = [lane.raw_connection for lane in self._lanes
+                       if lane.raw_connection is not None and lane.in_batch and not self._fills_gap(lane)]  # fmt: skip
+            self._progress.notify_all()  # a lane waiting for its turn to commit: there is none now
+        # Each cancel request opens a connection of its own (a few ms): send them side by side.
+        helpers = [
+            threading.Thread(target=_cancel_statement, args=(raw,), daemon=True) for raw in targets[1:]
+        ]
+        for helper in helpers:
+            helper.start()
+        if targets:
+            _cancel_statement(targets[0])
+        for helper in helpers:
+            helper.join()
 
     def submit(self, page: Page, validation: PageValidation) -> None:
         """Queue a validated page batch by batch, each prepared here (in the caller's thread, while
@@ -328,6 +351,16 @@ class _StoreBehind:
     def _raise_error(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+def _cancel_statement(raw: Any) -> None:
+    try:
+        if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
+            raw.cancel_safe(timeout=2.0)
+        elif hasattr(raw, "interrupt"):  # sqlite3
+            raw.interrupt()
+    except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
+        log.debug("statement in flight not cancelled: %s", exc)
 
 
 def ingest(
