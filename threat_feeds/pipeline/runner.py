@@ -13,6 +13,7 @@ import functools
 import gc
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,8 +31,11 @@ from threat_feeds.sources.base import Page, Source
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
-# How long a merged batch waits for an earlier one still merging before it commits anyway.
-_COMMIT_TURN_SECONDS = 0.25
+# How long a merged batch waits for an earlier one still merging before it commits anyway (the
+# earlier one may be waiting for a row this one holds: then the wait is pure loss).
+_COMMIT_TURN_SECONDS = 0.1
+# Batches queued at most this many per lane ahead of the last one committed in order.
+_MAX_AHEAD = 4
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
 # A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
 # the default threshold (700) the cyclic collector ran hundreds of times per page and a fifth of
@@ -135,8 +139,9 @@ class _StoreBehind:
                 self._drain(lane)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
             mode = self.checkpoint.signalled_mode
-            if mode is not None and not isinstance(exc, RunInterrupted):
+            if mode is not None and _is_cancellation(exc):
                 # The statement in flight was cancelled by `interrupt`: its batch rolled back whole.
+                # Anything else stays an error: a batch that had to fill a gap and failed leaves one.
                 exc = RunInterrupted(mode, "batch_interrupted")
             with self._lock:
                 self.error = self.error or exc
@@ -163,10 +168,16 @@ class _StoreBehind:
                 self._store(lane, item)
 
     def _store(self, lane: _Lane, batch: _Batch) -> None:
-        self.checkpoint("before_batch")
         locked, carried = False, None
-        lane.seq, lane.in_batch = batch.seq, True
+        with self._lock:
+            lane.seq, lane.in_batch = batch.seq, True
         try:
+            # The before-batch checkpoint; a batch below a committed one still goes (it fills the gap).
+            mode = self.checkpoint.signalled_mode
+            if mode is not None:
+                with self._lock:
+                    if not self._fills_gap(lane):
+                        raise RunInterrupted(mode, "before_batch")
             with transaction.atomic():
                 report = BatchReport(
                     counts=self.writer.write(batch.prepared),
@@ -308,18 +319,26 @@ class _StoreBehind:
         with self._lock:
             prefix = self._prefix
         if len(self._queued_ids) > 8 * MAX_BATCH:  # keep only ids of batches not yet committed
-            self._queued_ids = {k: v for k, v in self._queued_ids.items() if v > prefix}
-        earlier = max((self._queued_ids.get(stix_id, -1) for stix_id in ids), default=-1)
+            self._queued_ids = {
+                k: v for k, v in self._queued_ids.items() if v > prefix and v not in self._committed
+            }
+        earlier = {self._queued_ids[stix_id] for stix_id in ids if stix_id in self._queued_ids}
         for stix_id in ids:
             self._queued_ids[stix_id] = seq
-        with self._progress:
-            while earlier > self._prefix and earlier not in self._committed:
+        with self._progress:  # every one of them: lanes commit out of order
+            while any(e > self._prefix and e not in self._committed for e in earlier):
                 self._raise_error()
                 self._progress.wait(0.05)
 
     def _put(self, item: _Batch | None) -> None:
         while True:
             self._raise_error()
+            # A lane stuck behind another run's locks must not let the others run ahead without
+            # bound: what waits above the prefix (committed seqs, page ends, ids) stays small.
+            if item is not None and item.seq - self._prefix > _MAX_AHEAD * len(self._lanes):
+                with self._progress:
+                    self._progress.wait(0.05)
+                continue
             try:
                 self.batches.put(item, timeout=0.05)
                 return
@@ -351,6 +370,21 @@ class _StoreBehind:
     def _raise_error(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """A RunInterrupted, or a statement cancelled on request (psycopg QueryCanceled; sqlite3's
+    "interrupted"), possibly wrapped by Django."""
+    seen: BaseException | None = exc
+    chain: set[int] = set()
+    while seen is not None and id(seen) not in chain:
+        chain.add(id(seen))
+        if isinstance(seen, RunInterrupted) or type(seen).__name__ == "QueryCanceled":
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "interrupted" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _cancel_statement(raw: Any) -> None:
