@@ -49,16 +49,25 @@ def feed_run_cancel(
         elif reason:
             run.cancel_reason = reason[:2000]
         run.cancel_mode = mode
+        fields = ["cancel_requested_at", "cancel_requested_by", "cancel_reason", "cancel_source", "cancel_mode",
+                  "status"]  # fmt: skip
         if run.status == RunStatus.QUEUED:
             # Never started: nothing to keep or undo; the revoked task finds the run terminal if it starts.
             run.status = RunStatus.CANCELLED
             run.cancel_acknowledged_at = now
             run.finished_at = now
             run.objects_kept = run.objects_removed = run.objects_restored = 0
+            fields += [
+                "cancel_acknowledged_at",
+                "finished_at",
+                "objects_kept",
+                "objects_removed",
+                "objects_restored",
+            ]
             transaction.on_commit(lambda: dispatch.revoke(str(run.task_id)))
         else:
             run.status = RunStatus.STOPPING if mode == CancelMode.STOP_NOW else RunStatus.CANCELLING
             transaction.on_commit(lambda: announce_cancel(str(run.task_id), mode))
-        run.save()
+        run.save(update_fields=fields)  # only these: the row is wide (events, samples)
         publish_run_on_commit(run.pk)
     return run

@@ -239,6 +239,8 @@ class RunPublisher(threading.Thread):
             while not self._stop.is_set():
                 if not self._poked.wait(0.5):
                     continue
+                if self._stop.is_set():
+                    break  # the run's end publishes its own snapshot; not one more query meanwhile
                 self._poked.clear()
                 try:
                     publish_run(self.run_id)

@@ -15,6 +15,7 @@ import redis
 from django.conf import settings
 
 from threat_feeds.choices import HAND_BACK
+from threat_feeds.control import redis_clients
 
 log = logging.getLogger(__name__)
 SIGNAL_TTL_SECONDS = 24 * 3600
@@ -31,8 +32,7 @@ def redis_client() -> redis.Redis:
 def announce_cancel(task_id: str, mode: str) -> bool:
     """Publish a cancel request; returns False when Redis is unreachable (the DB record still holds)."""
     try:
-        client = redis_client()
-        pipe = client.pipeline()
+        pipe = redis_clients.sync_client().pipeline()  # pooled: a cancel must not wait for a connect
         pipe.set(_key(task_id), mode, ex=SIGNAL_TTL_SECONDS)
         pipe.publish(_key(task_id), mode)
         pipe.execute()
@@ -46,7 +46,7 @@ def announce_hand_back(task_id: str) -> bool:
     """Tell a running run to stop at its next checkpoint and go back to the queue. Published
     only, never kept in the key: the run resumes under the same task id and must not hear it again."""
     try:
-        redis_client().publish(_key(task_id), HAND_BACK)
+        redis_clients.sync_client().publish(_key(task_id), HAND_BACK)
         return True
     except redis.RedisError as exc:
         log.warning("hand-back for %s not announced through Redis: %s", task_id, exc)

@@ -16,14 +16,14 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from threat_feeds.choices import CancelMode
+from threat_feeds.choices import HAND_BACK, CancelMode
 from threat_feeds.control.checkpoint import RunCheckpoint, RunInterrupted
 from threat_feeds.pipeline.upsert import BatchCounts, PreparedBatch, StoreWriter
 from threat_feeds.pipeline.validate import PageValidation, validate_page
@@ -37,10 +37,7 @@ _COMMIT_TURN_SECONDS = 0.1
 # Batches queued at most this many per lane ahead of the last one committed in order.
 _MAX_AHEAD = 4
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")  # an interrupted batch must still roll back
-# A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
-# the default threshold (700) the cyclic collector ran hundreds of times per page and a fifth of
-# the worker's CPU went to it. Cyclic garbage still gets collected, just every 50,000 allocations.
-_GC_GEN0_THRESHOLD = 50_000
+_GC_GEN0_THRESHOLD = 50_000  # see fewer_collections
 
 
 @dataclass(slots=True)
@@ -69,6 +66,7 @@ class _Lane:
     """One store thread and its own database connection."""
 
     raw_connection: Any = None
+    backend: tuple[int, Any] | None = None  # PostgreSQL: its backend's pid and start time
     in_batch: bool = False
     seq: int = -1  # the batch in progress
     merged: bool = False  # its merge is done: it only has its counters and commit left
@@ -113,6 +111,8 @@ class _StoreBehind:
             threading.Thread(target=self._run, args=(lane,), name=f"crisp-store-{i}", daemon=True)
             for i, lane in enumerate(self._lanes)
         ]
+        self._canceller = _StatementCanceller()
+        self._live = lanes  # lanes not yet exited; the last one closes the canceller
         self._next_seq = 0
         # Under _lock (reentrant: a lane's statements check it while the lane holds it): page-end
         # seq -> the page's cursor; committed seqs above the prefix; the prefix (every seq up to it
@@ -128,6 +128,7 @@ class _StoreBehind:
         self._queued_ids: dict[str, int] = {}
 
     def start(self) -> None:
+        self._canceller.open()
         for thread in self._threads:
             thread.start()
 
@@ -135,6 +136,7 @@ class _StoreBehind:
         try:
             connection.ensure_connection()
             lane.raw_connection = connection.connection
+            lane.backend = _StatementCanceller.backend_of(connection)
             with connection.execute_wrapper(functools.partial(self._refuse_when_signalled, lane)):
                 self._drain(lane)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
@@ -148,6 +150,12 @@ class _StoreBehind:
             self._stopping.set()
         finally:
             connection.close()  # this thread's own connection
+            with self._progress:
+                self._live -= 1
+                last = self._live == 0
+                self._progress.notify_all()
+            if last:
+                self._canceller.close()
 
     def _drain(self, lane: _Lane) -> None:
         """Store batches until the end; the stage shows storing while this lane has work queued."""
@@ -280,19 +288,10 @@ class _StoreBehind:
         instead of after its batches (their transactions roll back whole); a batch that fills a gap
         below a committed one is left to finish, so the run keeps a prefix of the feed."""
         with self._progress:
-            targets = [lane.raw_connection for lane in self._lanes
+            targets = [lane for lane in self._lanes
                        if lane.raw_connection is not None and lane.in_batch and not self._fills_gap(lane)]  # fmt: skip
             self._progress.notify_all()  # a lane waiting for its turn to commit: there is none now
-        # Each cancel request opens a connection of its own (a few ms): send them side by side.
-        helpers = [
-            threading.Thread(target=_cancel_statement, args=(raw,), daemon=True) for raw in targets[1:]
-        ]
-        for helper in helpers:
-            helper.start()
-        if targets:
-            _cancel_statement(targets[0])
-        for helper in helpers:
-            helper.join()
+        self._canceller.cancel(targets)
 
     def submit(self, page: Page, validation: PageValidation) -> None:
         """Queue a validated page batch by batch, each prepared here (in the caller's thread, while
@@ -355,7 +354,12 @@ class _StoreBehind:
 
     def abandon(self) -> None:
         """Drop the batches not yet started and wait for those in progress (each commits or rolls
-        back whole)."""
+        back whole).
+
+        After a stop that keeps what was stored (stop_now, hand-back) only what may still commit is
+        waited for: the batches filling a gap below a committed one, and the recording of the pages
+        they complete. Every other batch in flight was refused or cancelled: it rolls back and its
+        lane exits on its own, never touching the run row again, so the run can end meanwhile."""
         self._stopping.set()
         with contextlib.suppress(queue.Empty):
             while True:
@@ -363,6 +367,13 @@ class _StoreBehind:
         for _ in self._threads:
             with contextlib.suppress(queue.Full):
                 self.batches.put_nowait(None)
+        if self.checkpoint.signalled_mode in (CancelMode.STOP_NOW, HAND_BACK):
+            # Under the lock: a lane that passed its decision before the signal has committed.
+            with self._progress:
+                while self._prefix < self._max_committed and self.error is None and self._live:
+                    self._progress.wait(0.05)
+            self._record_pages()
+            return
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()
@@ -387,6 +398,72 @@ def _is_cancellation(exc: BaseException) -> bool:
     return False
 
 
+class _StatementCanceller:
+    """Cancels the lanes' statements in flight. On PostgreSQL through a connection opened with the
+    run (pg_cancel_backend, one round trip: 0.5 ms idle) rather than a cancel request per statement,
+    which opens a connection each (3 ms idle, 5-27 ms during an ingest). A lane's backend is named
+    by pid and start time, so a pid reused by another session is never hit."""
+
+    _CANCEL = (
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+        " WHERE (pid, backend_start) IN (SELECT * FROM unnest(%s::int[], %s::timestamptz[]))"
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._control: Any = None
+
+    @staticmethod
+    def backend_of(conn: Any) -> tuple[int, Any] | None:
+        if conn.vendor != "postgresql":
+            return None
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+            return cursor.fetchone()
+
+    def open(self) -> None:
+        if connection.vendor == "postgresql" and getattr(connection, "pool", None) is None:
+            try:
+                raw = connection.get_new_connection(connection.get_connection_params())
+                raw.autocommit = True
+                self._control = raw
+            except Exception as exc:  # noqa: BLE001 - cancels then go one request each
+                log.warning("no connection to cancel statements through: %s", exc)
+
+    def cancel(self, lanes: Sequence[_Lane]) -> None:
+        if not lanes:
+            return
+        with self._lock:
+            backends = [lane.backend for lane in lanes if lane.backend is not None]
+            if self._control is not None and len(backends) == len(lanes):
+                try:
+                    self._control.execute(
+                        self._CANCEL, ([pid for pid, _ in backends], [at for _, at in backends])
+                    )
+                    return
+                except Exception as exc:  # noqa: BLE001 - e.g. the server closed it: one request each
+                    log.warning("statement cancel through the run's connection failed: %s", exc)
+                    self._close()
+        # Each cancel request opens a connection of its own: send them side by side.
+        helpers = [threading.Thread(target=_cancel_statement, args=(lane.raw_connection,), daemon=True)
+                   for lane in lanes[1:]]  # fmt: skip
+        for helper in helpers:
+            helper.start()
+        _cancel_statement(lanes[0].raw_connection)
+        for helper in helpers:
+            helper.join()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._control is not None:
+            with contextlib.suppress(Exception):
+                self._control.close()
+            self._control = None
+
+
 def _cancel_statement(raw: Any) -> None:
     try:
         if hasattr(raw, "cancel_safe"):  # psycopg 3: a cancel request on a side connection
@@ -395,6 +472,27 @@ def _cancel_statement(raw: Any) -> None:
             raw.interrupt()
     except Exception as exc:  # noqa: BLE001 - the batch ended meanwhile and its connection closed
         log.debug("statement in flight not cancelled: %s", exc)
+
+
+@contextlib.contextmanager
+def fewer_collections(checkpoint: RunCheckpoint) -> Iterator[None]:
+    """Tune Python's cyclic collector for a run, from its start to its terminal state.
+
+    A parsed page is tens of thousands of acyclic dicts and lists, freed by reference counting; at
+    the default threshold (700) the collector ran hundreds of times per page and took a fifth of
+    the worker's CPU. Cyclic garbage still gets collected, every 50,000 allocations. Once the run
+    is told to stop there is no collection until it is terminal: restoring the threshold there
+    started one over what the ingest left, 60-85 ms between a cancel and its end (docs/BENCHMARKS.md).
+    """
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    gc.set_threshold(max(thresholds[0], _GC_GEN0_THRESHOLD), *thresholds[1:])
+    checkpoint.on_signal(gc.disable)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
 
 
 def ingest(
@@ -417,8 +515,6 @@ def ingest(
     store = _StoreBehind(writer=writer, checkpoint=checkpoint, on_batch=on_batch, batch_size=batch_size,
                          lanes=max(1, lanes))  # fmt: skip
     checkpoint.on_signal(store.interrupt)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], _GC_GEN0_THRESHOLD), *thresholds[1:])
     store.start()
     try:
         checkpoint.stage("connecting")
@@ -429,5 +525,3 @@ def ingest(
     except BaseException:
         store.abandon()
         raise
-    finally:
-        gc.set_threshold(*thresholds)

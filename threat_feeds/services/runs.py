@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from threat_feeds.control.rollback import run_rollback
 from threat_feeds.control.signals import CancelListener
 from threat_feeds.errors import StateConflict
 from threat_feeds.models import FeedRun, ThreatFeed
-from threat_feeds.pipeline.runner import BatchReport, ingest
+from threat_feeds.pipeline.runner import BatchReport, fewer_collections, ingest
 from threat_feeds.pipeline.upsert import StoreWriter
 from threat_feeds.services.enrichment import run_enrichment
 from threat_feeds.services.feeds import feed_config
@@ -163,13 +164,34 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     publisher = RunPublisher(run.pk)
     recorder = _RunRecorder(run, publisher)
     checkpoint = RunCheckpoint(on_stage=recorder.on_stage)
+    with fewer_collections(checkpoint):
+        outcome, error, acknowledged_at = _run_source(run, cursor, checkpoint, recorder, publisher)
+        # A round trip to check the connection only after a database error (the common stop has none).
+        if connection.needs_rollback or (connection.errors_occurred and not connection.is_usable()):
+            connection.close()
+        if outcome == HAND_BACK:
+            return run_hand_back(run_id=run_id, hostname=hostname)
+        # After a stop_now the store's refused batches may still be rolling back: no need to wait.
+        return run_finalize(run_id=run_id, outcome=outcome, error=error, acknowledged_at=acknowledged_at,
+                            wait_for_batches=acknowledged_at is None)  # fmt: skip
+
+
+def _run_source(
+    run: FeedRun,
+    cursor: dict[str, Any],
+    checkpoint: RunCheckpoint,
+    recorder: _RunRecorder,
+    publisher: RunPublisher,
+) -> tuple[str, tuple[str, str] | None, datetime | None]:
+    """Ingest (or enrich) with the run's companion threads around it: the outcome to finalise, its
+    error, and when a stop_now was acknowledged (recorded with the run's end, moments later)."""
     listener = CancelListener(str(run.task_id), checkpoint.signal)
     monitor = RunMonitor(run.pk, checkpoint)
     listener.start()
     monitor.start()
     publisher.start()
     source = None
-    outcome, error = RunStatus.COMPLETED, None
+    outcome, error, acknowledged_at = RunStatus.COMPLETED, None, None
     try:
         listener.ready.wait(2.0)
         monitor.beat()  # picks up a cancel recorded before the listener subscribed
@@ -196,15 +218,19 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
     except RunInterrupted as exc:
         if exc.mode == HAND_BACK:
             outcome = HAND_BACK
+        elif checkpoint.signalled_mode == CancelMode.STOP_NOW:  # not escalated meanwhile
+            outcome, acknowledged_at = RunStatus.STOPPED, timezone.now()
         else:
-            outcome = RunStatus.STOPPED if exc.mode == CancelMode.STOP_NOW else RunStatus.CANCELLED
-            FeedRun.objects.filter(pk=run_id, cancel_acknowledged_at__isnull=True).update(
+            # Recorded at once: a rollback can take seconds, and the reaper escalates an
+            # unacknowledged cancel.
+            outcome = RunStatus.CANCELLED
+            FeedRun.objects.filter(pk=run.pk, cancel_acknowledged_at__isnull=True).update(
                 cancel_acknowledged_at=timezone.now()
             )
     except SourceError as exc:
         outcome, error = RunStatus.FAILED, (exc.code, exc.message)
     except Exception as exc:
-        log.exception("run %s failed", run_id)
+        log.exception("run %s failed", run.pk)
         outcome, error = RunStatus.FAILED, ("internal_error", f"{type(exc).__name__}: {exc}"[:2000])
     finally:
         checkpoint.disarm()
@@ -213,11 +239,7 @@ def feed_run_execute(*, run_id: int, hostname: str = "") -> str:
         publisher.stop()
         if source is not None:
             source.close()
-    if connection.needs_rollback or not connection.is_usable():
-        connection.close()
-    if outcome == HAND_BACK:
-        return run_hand_back(run_id=run_id, hostname=hostname)
-    return run_finalize(run_id=run_id, outcome=outcome, error=error)
+    return outcome, error, acknowledged_at
 
 
 def run_hand_back(*, run_id: int, hostname: str) -> str:
@@ -246,13 +268,48 @@ def run_hand_back(*, run_id: int, hostname: str) -> str:
     return run_finalize(run_id=run_id, outcome=outcome)
 
 
+class _AcknowledgeFirst(Exception):
+    pass
+
+
 def run_finalize(
-    *, run_id: int, outcome: str, error: tuple[str, str] | None = None, escalated: bool = False
+    *,
+    run_id: int,
+    outcome: str,
+    error: tuple[str, str] | None = None,
+    escalated: bool = False,
+    acknowledged_at: datetime | None = None,
+    wait_for_batches: bool = True,
 ) -> str:
-    """Bring a run to exactly one terminal state, whoever calls (worker, reaper, escalation)."""
+    """Bring a run to exactly one terminal state, whoever calls (worker, reaper, escalation).
+
+    `acknowledged_at`: when the worker stopped for a cancel not yet recorded as acknowledged.
+    `wait_for_batches=False`: the caller's batches still in flight were refused by a stop; they
+    roll back without asking for the run row again, so the run is locked without waiting for them
+    (NO KEY UPDATE, which the KEY SHARE of their foreign keys does not block)."""
+    try:
+        return _finalize(run_id, outcome, error, escalated, acknowledged_at, wait_for_batches)
+    except _AcknowledgeFirst:
+        # A cancel_job came after the stop_now the worker stopped for: the rollback ahead may take
+        # seconds, and the reaper escalates an unacknowledged cancel. Record the acknowledgement first.
+        FeedRun.objects.filter(pk=run_id, cancel_acknowledged_at__isnull=True).update(
+            cancel_acknowledged_at=acknowledged_at
+        )
+        return _finalize(run_id, outcome, error, escalated, None, wait_for_batches)
+
+
+def _finalize(
+    run_id: int,
+    outcome: str,
+    error: tuple[str, str] | None,
+    escalated: bool,
+    acknowledged_at: datetime | None,
+    wait_for_batches: bool,
+) -> str:
     with transaction.atomic():
         # Only the run row is locked (of=self); lock order everywhere: run, objects, indicators, feed.
-        run = FeedRun.objects.select_for_update(of=("self",)).select_related("feed").get(pk=run_id)
+        locked = FeedRun.objects.select_for_update(of=("self",), no_key=not wait_for_batches)
+        run = locked.get(pk=run_id)
         if run.status in RunStatus.terminal():
             return run.status
         now = timezone.now()
@@ -263,6 +320,8 @@ def run_finalize(
         if run.status == RunStatus.CANCELLING or (
             outcome == RunStatus.CANCELLED and run.status != RunStatus.STOPPING
         ):
+            if acknowledged_at is not None and run.cancel_acknowledged_at is None:
+                raise _AcknowledgeFirst
             run.stage = RunStage.ROLLING_BACK
             result = run_rollback(run.pk)
             ThreatFeed.objects.filter(pk=run.feed_id).update(cursor=run.cursor_before or {})
@@ -281,7 +340,7 @@ def run_finalize(
             run.error_code, run.error_message = error
             fields += ["error_code", "error_message"]
         if run.cancel_mode and run.cancel_acknowledged_at is None:
-            run.cancel_acknowledged_at = now
+            run.cancel_acknowledged_at = acknowledged_at or now
             fields.append("cancel_acknowledged_at")
         run.stage = RunStage.FINALIZING if run.stage != RunStage.ROLLING_BACK else run.stage
         run.finished_at = timezone.now()  # after any rollback: the latency includes it
