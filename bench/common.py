@@ -209,6 +209,30 @@ def wait_run(run_id: int, *, timeout: float = 900, poll: float = 0.01, statuses:
         time.sleep(poll)
 
 
+def stack_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process (all its threads), the PostgreSQL cluster and Redis.
+
+    PostgreSQL's backends come and go (a run's store lanes close theirs): the postmaster's reaped
+    children count what ended, the live backends what is still running."""
+    import psutil
+
+    totals = {"bench": sum(psutil.Process().cpu_times()[:2]), "postgres": 0.0, "redis": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        try:
+            name = proc.info["name"] or ""
+            times = proc.cpu_times()
+            if name.startswith("postgres"):
+                parent = proc.parent()
+                postmaster = parent is None or not (parent.name() or "").startswith("postgres")
+                reaped = times.children_user + times.children_system if postmaster else 0.0
+                totals["postgres"] += times.user + times.system + reaped
+            elif name.startswith("redis-server"):
+                totals["redis"] += times.user + times.system
+        except psutil.Error:
+            continue
+    return totals
+
+
 # --- statistics and output -----------------------------------------------------------------
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")

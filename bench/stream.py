@@ -8,7 +8,8 @@
    cancel -> terminal latency is taken from the run (DB: cancel_requested_at -> finished_at, target
    p99 <= 100 ms) and as seen by the viewers (POST sent -> terminal event received).
 2. Cost of publishing: `feed_run_execute` in this process with publishing on vs replaced by no-ops,
-   alternating which goes first in each pair (as bench.cancel measures checkpoints; target <= 2 %).
+   alternating which goes first in each pair (as bench.cancel measures checkpoints; target <= 2 %):
+   throughput, and CPU seconds per run of this process, the PostgreSQL cluster and Redis.
 
     python -m bench.stream [--quick] [--viewers 100] [--seconds 20] [--reps 3] [--pairs 4] [--skip-viewers]
 """
@@ -155,6 +156,7 @@ def publish_cost(pairs: int, objects: int, page_size: int = 1000) -> dict[str, A
     from threat_feeds.services.runs import feed_run_execute
 
     rates: dict[str, list[float]] = {"publish": [], "none": []}
+    cpu: dict[str, list[float]] = {"publish": [], "none": []}  # worker + PostgreSQL + Redis, per run
     server = start_in_process(common.demo_config(objects, page_size))
     try:
         for pair in range(pairs):
@@ -163,20 +165,29 @@ def publish_cost(pairs: int, objects: int, page_size: int = 1000) -> dict[str, A
                 run = FeedRun.objects.create(
                     feed=common.make_feed(server, page_size=page_size), cursor_before={}
                 )
+                before = common.stack_cpu_seconds()
                 with without_publishing() if kind == "none" else contextlib.nullcontext():
                     status = feed_run_execute(run_id=run.pk, hostname="bench")
+                after = common.stack_cpu_seconds()
+                cpu[kind].append(sum(after.values()) - sum(before.values()))
                 run.refresh_from_db()
                 assert status == "completed" and run.fetched == objects, (status, run.error_message)
                 rates[kind].append(objects / (run.finished_at - run.started_at).total_seconds())
-            common.log(f"  publish cost pair {pair + 1}: publishing {rates['publish'][-1]:,.0f}/s, "
-                       f"none {rates['none'][-1]:,.0f}/s")  # fmt: skip
+            common.log(f"  publish cost pair {pair + 1}: publishing {rates['publish'][-1]:,.0f}/s "
+                       f"({cpu['publish'][-1]:.2f} CPU s), none {rates['none'][-1]:,.0f}/s ({cpu['none'][-1]:.2f} CPU s)")  # fmt: skip
     finally:
         server.stop()
     with_, without = common.median(rates["publish"]), common.median(rates["none"])
     pair_costs = [1 - p / n for p, n in zip(rates["publish"], rates["none"], strict=True)]
+    # CPU per run is far less sensitive than wall-clock to what else runs on the machine; on a
+    # CPU-bound machine it is what throughput costs.
+    cpu_pair_costs = [p / n - 1 for p, n in zip(cpu["publish"], cpu["none"], strict=True)]
     return {"objects": objects, "pairs": pairs, "publish_per_s": rates["publish"], "none_per_s": rates["none"],
             "median_publish": with_, "median_none": without, "cost_of_medians": 1 - with_ / without,
-            "median_pair_cost": common.median(pair_costs), "pair_costs": pair_costs}  # fmt: skip
+            "median_pair_cost": common.median(pair_costs), "pair_costs": pair_costs,
+            "cpu_publish_s": cpu["publish"], "cpu_none_s": cpu["none"],
+            "cpu_cost_of_medians": common.median(cpu["publish"]) / common.median(cpu["none"]) - 1,
+            "cpu_median_pair_cost": common.median(cpu_pair_costs), "cpu_pair_costs": cpu_pair_costs}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -208,9 +219,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           round(r["terminal_seen_p99_ms"]), r["status"]] for r in rows],
     )  # fmt: skip
     if cost:
-        print(f"\npublishing cost on ingest ({cost['objects']:,} objects, {cost['pairs']} pairs): "
-              f"{cost['median_publish']:,.0f}/s with vs {cost['median_none']:,.0f}/s without -> "
-              f"{cost['cost_of_medians']:.1%} (median of pairs {cost['median_pair_cost']:.1%})")  # fmt: skip
+        print(
+            f"\npublishing cost on ingest ({cost['objects']:,} objects, {cost['pairs']} pairs): "
+            f"{cost['median_publish']:,.0f}/s with vs {cost['median_none']:,.0f}/s without -> "
+            f"{cost['cost_of_medians']:.1%} (median of pairs {cost['median_pair_cost']:.1%}, pairs "
+            f"{min(cost['pair_costs']):+.1%} .. {max(cost['pair_costs']):+.1%})"
+        )
+        print(f"  CPU (worker + PostgreSQL + Redis) per run: {common.median(cost['cpu_publish_s']):.2f} s with vs "
+              f"{common.median(cost['cpu_none_s']):.2f} s without -> {cost['cpu_cost_of_medians']:+.1%} (median of pairs "
+              f"{cost['cpu_median_pair_cost']:+.1%}, pairs {min(cost['cpu_pair_costs']):+.1%} .. "
+              f"{max(cost['cpu_pair_costs']):+.1%})")  # fmt: skip
     result = {"quick": ns.quick, "viewers": ns.viewers, "seconds": seconds, "rows": rows,
               "gap_p99_ms": max((r["gap_p99_ms"] for r in rows), default=None),
               "cancel_ms_db_p99": common.percentile([r["cancel_ms_db"] for r in rows], 99) if rows else None,
