@@ -39,7 +39,7 @@ class _Pages:
                  "valid_from": "2024-01-01T00:00:00Z"}
                 for i, stix_id in enumerate(_ids(n * PAGE, PAGE))
             ]  # fmt: skip
-            yield Page(objects=objects, cursor={"page": n})
+            yield Page(objects=objects, cursor={"page": n}, total_expected=1000 * (n + 1))
 
 
 class _OutOfOrder(StoreWriter):
@@ -123,6 +123,7 @@ def test_a_stop_keeps_a_prefix_of_the_feed() -> None:
     assert set(StixObject.objects.values_list("stix_id", flat=True)) == set(_ids(0, 2 * PAGE))
     assert (run.pages, run.fetched, run.created, run.cursor_after) == (2, 200, 200, {"page": 1})
     assert cursors == [{"page": 0}, {"page": 1}]
+    assert run.total_expected == 2000  # page 1's: page 0, committed after it, does not take it back
 
 
 def test_a_cancel_job_lets_no_batch_finish() -> None:

@@ -203,6 +203,8 @@ class _StoreBehind:
                     carried = self._unrecorded(batch.seq)
                 if carried is not None:
                     report.pages, report.page_cursor = carried[0], carried[1]
+                if batch.seq < self._max_committed:  # a later page already told a newer total
+                    report.total_expected = None
                 self.on_batch(report)
             self._committed.add(batch.seq)
             self._max_committed = max(self._max_committed, batch.seq)
